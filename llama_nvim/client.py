@@ -1,0 +1,157 @@
+"""HTTP edge: talks to llama-server over one persistent httpx connection.
+
+Everything that can go wrong on the wire comes out as a ServerProblem, so the
+rest of the plugin never sees an httpx exception. Cancelling the awaiting task
+closes the connection, which makes llama-server drop the work.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import ssl
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import httpx
+
+from .problems import Kind, ServerProblem
+from .protocol import (
+    Completion,
+    ProtocolError,
+    ServerProps,
+    error_message,
+    parse_completion,
+    parse_props,
+)
+
+# A reply bigger than this is not a code suggestion; stop reading rather than
+# hold megabytes in the editor's host process.
+MAX_REPLY_BYTES = 1 << 20
+
+
+def server_root(endpoint: str) -> str:
+    """The server's base URL, from the configured /infill endpoint."""
+    parts = urlsplit(endpoint)
+    path = parts.path
+    if path.endswith("/infill"):
+        path = path[: -len("/infill")]
+    return urlunsplit((parts.scheme, parts.netloc, path.rstrip("/"), "", ""))
+
+
+def _status_problem(status: int, body: bytes) -> ServerProblem:
+    try:
+        message = error_message(json.loads(body))
+    except ValueError:
+        message = None
+    if message is None:
+        text = body[:200].decode("utf-8", "replace").strip()
+        message = text if text and "<" not in text[:1] else ""
+    detail = f"HTTP {status}" + (f": {message}" if message else "")
+    if status == 401:
+        return ServerProblem(Kind.UNAUTHORIZED, detail)
+    if status == 404:
+        return ServerProblem(Kind.NOT_FOUND, detail)
+    if status == 501:
+        return ServerProblem(Kind.NO_FIM, detail)
+    if status == 503:
+        return ServerProblem(Kind.LOADING, detail)
+    if 400 <= status < 500:
+        return ServerProblem(Kind.BAD_REQUEST, detail)
+    return ServerProblem(Kind.SERVER_ERROR, detail)
+
+
+class InfillClient:
+    """Async client for llama-server's /infill, /props and /health.
+
+    ``transport`` is injectable so tests can fake the server without sockets.
+    """
+
+    def __init__(
+        self,
+        endpoint: str,
+        *,
+        api_key: str = "",
+        timeout_s: float = 5.0,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        self.endpoint = endpoint
+        self._root = server_root(endpoint)
+        self._timeout_s = timeout_s
+        headers = {"Content-Type": "application/json"}
+        # No key, no header: an empty Bearer token confuses some proxies.
+        if api_key:
+            headers["Authorization"] = f"Bearer {api_key}"
+        self._http = httpx.AsyncClient(
+            headers=headers,
+            timeout=httpx.Timeout(timeout_s, connect=min(timeout_s, 2.0)),
+            transport=transport,
+            # Requests go to the configured endpoint only: no proxies from the
+            # environment, no redirects elsewhere.
+            trust_env=False,
+            follow_redirects=False,
+        )
+
+    async def aclose(self) -> None:
+        """Close the connection pool."""
+        await self._http.aclose()
+
+    async def infill(self, body: Mapping[str, Any]) -> Completion:
+        """POST /infill and parse the reply."""
+        data = await self._request("POST", self.endpoint, body)
+        try:
+            return parse_completion(data)
+        except ProtocolError as err:
+            raise ServerProblem(Kind.BAD_RESPONSE, str(err)) from None
+
+    async def props(self) -> ServerProps:
+        """GET /props: model, context size, build."""
+        data = await self._request("GET", self._root + "/props", None)
+        try:
+            return parse_props(data)
+        except ProtocolError as err:
+            raise ServerProblem(Kind.BAD_RESPONSE, str(err)) from None
+
+    async def health(self) -> None:
+        """GET /health; raises ServerProblem unless the server is ready."""
+        await self._request("GET", self._root + "/health", None)
+
+    async def _request(self, method: str, url: str, body: Mapping[str, Any] | None) -> Any:
+        # httpx's timeouts are per read; a server that dribbles one byte a
+        # second would never trip them, so the whole exchange has a deadline.
+        try:
+            return await asyncio.wait_for(self._exchange(method, url, body), self._timeout_s)
+        except asyncio.TimeoutError:
+            raise ServerProblem(Kind.TIMEOUT, f"after {self._timeout_s:g} s") from None
+
+    async def _exchange(self, method: str, url: str, body: Mapping[str, Any] | None) -> Any:
+        content = None if body is None else json.dumps(body).encode("utf-8")
+        try:
+            async with self._http.stream(method, url, content=content) as response:
+                raw = bytearray()
+                async for piece in response.aiter_bytes():
+                    raw += piece
+                    if len(raw) > MAX_REPLY_BYTES:
+                        raise ServerProblem(Kind.BAD_RESPONSE, "reply larger than 1 MiB")
+                status = response.status_code
+        except httpx.ConnectError as err:
+            if isinstance(err.__cause__, ssl.SSLError) or "SSL" in str(err):
+                raise ServerProblem(Kind.TLS, _short(err)) from None
+            raise ServerProblem(Kind.UNREACHABLE, _short(err)) from None
+        except (httpx.TimeoutException, httpx.RemoteProtocolError, httpx.ReadError) as err:
+            kind = Kind.TIMEOUT if isinstance(err, httpx.TimeoutException) else Kind.UNREACHABLE
+            raise ServerProblem(kind, _short(err)) from None
+        except httpx.HTTPError as err:
+            raise ServerProblem(Kind.UNREACHABLE, _short(err)) from None
+        if status != 200:
+            raise _status_problem(status, bytes(raw))
+        try:
+            return json.loads(raw)
+        except ValueError:
+            raise ServerProblem(Kind.BAD_RESPONSE, "reply is not valid JSON") from None
+
+
+def _short(err: Exception) -> str:
+    text = str(err) or type(err).__name__
+    return text if len(text) <= 120 else text[:117] + "..."

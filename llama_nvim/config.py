@@ -1,0 +1,212 @@
+"""User configuration: defaults, validation and merging of ``g:llama_config``.
+
+Option names and defaults follow llama.vim where it has them, so an existing
+``g:llama_config`` keeps working. A bad value never stops the plugin: it is
+reported once, naming the key, and the default is used instead.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+DEFAULT_ENDPOINT = "http://127.0.0.1:8012/infill"
+
+# Older llama.vim releases called the endpoint "endpoint"; later ones "endpoint_fim".
+_ALIASES = {"endpoint_fim": "endpoint"}
+
+
+@dataclass(frozen=True)
+class Config:
+    """Validated settings; every field has the default a new user gets."""
+
+    # -- llama.vim's options -------------------------------------------------
+    endpoint: str = DEFAULT_ENDPOINT
+    api_key: str = ""
+    n_prefix: int = 256
+    n_suffix: int = 64
+    n_predict: int = 128
+    stop_strings: tuple[str, ...] = ()
+    t_max_prompt_ms: int = 500
+    t_max_predict_ms: int = 1000
+    show_info: int = 2
+    auto_fim: bool = True
+    max_line_suffix: int = 8
+    max_cache_keys: int = 250
+    ring_n_chunks: int = 16
+    ring_chunk_size: int = 64
+    ring_scope: int = 1024
+    ring_update_ms: int = 1000
+    keymap_trigger: str = "<C-F>"
+    keymap_accept_full: str = "<Tab>"
+    keymap_accept_line: str = "<S-Tab>"
+    keymap_accept_word: str = "<C-B>"
+    enable_at_startup: bool = True
+    # -- llama.nvim's own ------------------------------------------------------
+    # Wait this long after the last keystroke before asking the server; a cache
+    # hit or type-through is shown at once regardless.
+    debounce_ms: int = 25
+    # Predict-time limit of the first request at a new position: a short answer
+    # now beats a long one later (the server stops at the next newline once over).
+    t_max_predict_ms_first: int = 250
+    # Whole-request deadline; a server that dribbles bytes cannot hold us longer.
+    timeout_ms: int = 5000
+    # Server slot to pin (-1: let the server pick the most similar slot).
+    id_slot: int = -1
+    # Filetypes for which no suggestion is ever requested.
+    disabled_filetypes: tuple[str, ...] = ()
+    # Byte caps on the local context sent per request (huge files, minified lines).
+    max_prefix_bytes: int = 32768
+    max_suffix_bytes: int = 8192
+    max_line_bytes: int = 4096
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with the user's config, worded for the user."""
+
+    key: str
+    message: str
+    is_error: bool = True
+
+
+@dataclass(frozen=True)
+class _Rule:
+    check: Callable[[Any], Any]
+    expected: str
+
+
+class _Invalid(Exception):
+    pass
+
+
+def _int(minimum: int, maximum: int | None = None) -> _Rule:
+    def check(value: Any) -> int:
+        # Vimscript has no separate bool type in old configs; reject only real bools.
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise _Invalid
+        if value < minimum or (maximum is not None and value > maximum):
+            raise _Invalid
+        return value
+
+    bound = f"{minimum}..{maximum}" if maximum is not None else f">= {minimum}"
+    return _Rule(check, f"an integer {bound}")
+
+
+def _bool() -> _Rule:
+    def check(value: Any) -> bool:
+        # v:true/v:false arrive as bool; classic Vim configs use 1 and 0.
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, int) and value in (0, 1):
+            return bool(value)
+        raise _Invalid
+
+    return _Rule(check, "a boolean (v:true/v:false or 1/0)")
+
+
+def _str(*, non_empty: bool = False) -> _Rule:
+    def check(value: Any) -> str:
+        if not isinstance(value, str) or (non_empty and not value):
+            raise _Invalid
+        return value
+
+    return _Rule(check, "a non-empty string" if non_empty else "a string")
+
+
+def _str_list() -> _Rule:
+    def check(value: Any) -> tuple[str, ...]:
+        if not isinstance(value, list | tuple) or not all(isinstance(v, str) for v in value):
+            raise _Invalid
+        return tuple(value)
+
+    return _Rule(check, "a list of strings")
+
+
+def _url() -> _Rule:
+    def check(value: Any) -> str:
+        if not isinstance(value, str) or not value.startswith(("http://", "https://")):
+            raise _Invalid
+        return value.rstrip("/")
+
+    return _Rule(check, "an http:// or https:// URL")
+
+
+_RULES: dict[str, _Rule] = {
+    "endpoint": _url(),
+    "api_key": _str(),
+    "n_prefix": _int(0, 100_000),
+    "n_suffix": _int(0, 100_000),
+    "n_predict": _int(1, 4096),
+    "stop_strings": _str_list(),
+    "t_max_prompt_ms": _int(0),
+    "t_max_predict_ms": _int(0),
+    "show_info": _int(0, 2),
+    "auto_fim": _bool(),
+    "max_line_suffix": _int(0),
+    "max_cache_keys": _int(0, 100_000),
+    "ring_n_chunks": _int(0, 1024),
+    "ring_chunk_size": _int(3, 10_000),
+    "ring_scope": _int(0),
+    "ring_update_ms": _int(10),
+    "keymap_trigger": _str(),
+    "keymap_accept_full": _str(),
+    "keymap_accept_line": _str(),
+    "keymap_accept_word": _str(),
+    "enable_at_startup": _bool(),
+    "debounce_ms": _int(0, 5000),
+    "t_max_predict_ms_first": _int(0),
+    "timeout_ms": _int(100, 600_000),
+    "id_slot": _int(-1),
+    "disabled_filetypes": _str_list(),
+    "max_prefix_bytes": _int(0),
+    "max_suffix_bytes": _int(0),
+    "max_line_bytes": _int(16),
+}
+
+assert set(_RULES) == {f.name for f in dataclasses.fields(Config)}, "every option needs a rule"
+
+KEYMAP_OPTIONS = ("keymap_trigger", "keymap_accept_full", "keymap_accept_line", "keymap_accept_word")
+
+
+def _describe(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def parse_config(raw: Any) -> tuple[Config, list[Problem]]:
+    """Merge the user's ``g:llama_config`` over the defaults.
+
+    Returns the config to use and the problems to report; a key with a bad
+    value keeps its default, an unknown key is ignored with a warning.
+    """
+    if raw is None or raw == {} or raw == []:
+        return Config(), []
+    if not isinstance(raw, Mapping):
+        problem = Problem("g:llama_config", "g:llama_config must be a dictionary; using defaults")
+        return Config(), [problem]
+
+    values: dict[str, Any] = {}
+    problems: list[Problem] = []
+    for raw_key, value in raw.items():
+        key = _ALIASES.get(str(raw_key), str(raw_key))
+        rule = _RULES.get(key)
+        if rule is None:
+            problems.append(
+                Problem(key, f"unknown option g:llama_config.{raw_key} (ignored)", is_error=False)
+            )
+            continue
+        try:
+            values[key] = rule.check(value)
+        except _Invalid:
+            default = getattr(Config(), key)
+            problems.append(
+                Problem(
+                    key,
+                    f"g:llama_config.{raw_key} must be {rule.expected}, got {_describe(value)}; "
+                    f"using the default {_describe(default)}",
+                )
+            )
+    return dataclasses.replace(Config(), **values), problems

@@ -1,0 +1,123 @@
+"""What the editor saw at one keystroke, and the local FIM context built from it."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+
+def clean_text(text: str) -> str:
+    """Make editor text safe to put in JSON.
+
+    pynvim hands us undecodable bytes as lone surrogates; the server rejects
+    those, so they become U+FFFD.
+    """
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+    return text
+
+
+def _lines(value: Any) -> tuple[str, ...]:
+    if not isinstance(value, list | tuple):
+        return ()
+    return tuple(clean_text(v) if isinstance(v, str) else "" for v in value)
+
+
+def _int(value: Any, default: int = 0) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) else default
+
+
+def _str(value: Any) -> str:
+    return clean_text(value) if isinstance(value, str) else ""
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """The buffer around the cursor at one keystroke, as sent by the Lua side.
+
+    ``row`` is 0-based, ``col`` is a byte column; ``above``/``below`` are the
+    lines around the cursor line, already capped in count and bytes.
+    """
+
+    buf: int
+    tick: int
+    row: int
+    col: int
+    above: tuple[str, ...]
+    before: str
+    after: str
+    below: tuple[str, ...]
+    filename: str = ""
+    filetype: str = ""
+    vcol: int = 0
+    tabstop: int = 8
+    manual: bool = False
+
+    @classmethod
+    def from_event(cls, event: Mapping[str, Any]) -> Snapshot:
+        """Build from the Lua event dict, tolerating missing or odd fields."""
+        return cls(
+            buf=_int(event.get("buf")),
+            tick=_int(event.get("tick")),
+            row=_int(event.get("row")),
+            col=_int(event.get("col")),
+            above=_lines(event.get("above")),
+            before=_str(event.get("before")),
+            after=_str(event.get("after")),
+            below=_lines(event.get("below")),
+            filename=_str(event.get("filename")),
+            filetype=_str(event.get("filetype")),
+            vcol=_int(event.get("vcol")),
+            tabstop=max(1, _int(event.get("tabstop"), 8)),
+            manual=bool(event.get("manual")),
+        )
+
+    @property
+    def position(self) -> tuple[int, int, int, int]:
+        """Identity of the editor state this snapshot describes."""
+        return (self.buf, self.tick, self.row, self.col)
+
+
+@dataclass(frozen=True)
+class LocalContext:
+    """The local part of an /infill request (see llama-server's /infill)."""
+
+    prefix: str
+    prompt: str
+    suffix: str
+    n_indent: int
+
+    @property
+    def text(self) -> str:
+        """All local text, for similarity checks against ring chunks."""
+        return self.prefix + self.prompt + self.suffix
+
+
+def _indent_of(line: str) -> int:
+    return len(line) - len(line.lstrip(" \t"))
+
+
+def build_local_context(snapshot: Snapshot) -> LocalContext:
+    """Turn a snapshot into prefix / prompt / suffix.
+
+    The prefix is every line above, each ending in a newline; the prompt is the
+    text left of the cursor; the suffix is the rest of the line and the lines
+    below. ``n_indent`` makes the server stop when a generated line is indented
+    less than the current one; on a blank line there is no such bound yet.
+    """
+    line = snapshot.before + snapshot.after
+    n_indent = 0 if not line.strip() else _indent_of(line)
+    return LocalContext(
+        prefix="".join(f"{text}\n" for text in snapshot.above),
+        prompt=snapshot.before,
+        suffix=snapshot.after + "\n" + "".join(f"{text}\n" for text in snapshot.below),
+        n_indent=n_indent,
+    )
+
+
+def join_lines(lines: Sequence[str]) -> str:
+    """Inverse of splitting a suggestion into lines."""
+    return "\n".join(lines)

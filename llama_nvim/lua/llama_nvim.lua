@@ -1,0 +1,490 @@
+-- llama.nvim, editor half. Loaded by the Python plugin with nvim_exec_lua and
+-- registered as package.loaded['llama_nvim'].
+--
+-- Everything on the keystroke path lives here so that Neovim never waits on
+-- Python: the autocommands gather the context and send it in one rpcnotify,
+-- Tab decides from local state whether to accept or fall back, and accepting
+-- edits the buffer through the API (never by typing keys). Python answers
+-- asynchronously with a render plan, which is drawn only if the editor is
+-- still exactly where the request was made.
+
+local api = vim.api
+local M = {}
+
+local ns = api.nvim_create_namespace('llama_nvim')
+local augroup = 'llama_nvim'
+
+local S = {
+  chan = nil, -- the Python host's channel
+  opts = {},
+  enabled = false,
+  hint = nil, -- the suggestion on screen: anchor + lines
+  last_key = nil, -- dedupes CursorMovedI + TextChangedI of one keystroke
+  fallbacks = {}, -- lhs -> the mapping we replaced
+  status = '',
+}
+
+local function notify_py(kind, payload)
+  if S.chan then
+    -- pcall: the host may have died; the editor must carry on regardless.
+    pcall(vim.rpcnotify, S.chan, 'llama_nvim_event', kind, payload or vim.empty_dict())
+  end
+end
+
+-- Hint state ------------------------------------------------------------------
+
+local function clear_marks(buf)
+  if buf and api.nvim_buf_is_valid(buf) then
+    api.nvim_buf_clear_namespace(buf, ns, 0, -1)
+  end
+end
+
+function M.hide()
+  if S.hint then
+    clear_marks(S.hint.buf)
+    S.hint = nil
+  end
+end
+
+local function draw(h)
+  clear_marks(h.buf)
+  local opts = {
+    virt_text = { { h.inline, h.hl_hint } },
+    virt_text_pos = 'inline',
+    right_gravity = false,
+    hl_mode = 'combine',
+  }
+  if #h.virt_lines > 0 then
+    opts.virt_lines = h.virt_lines
+  end
+  api.nvim_buf_set_extmark(h.buf, ns, h.row, h.col, opts)
+  if h.info ~= '' then
+    api.nvim_buf_set_extmark(h.buf, ns, h.row, 0, {
+      virt_text = { { h.info, h.hl_info } },
+      virt_text_pos = 'eol',
+      hl_mode = 'combine',
+    })
+  end
+end
+
+local function cursor_state()
+  local win = api.nvim_get_current_win()
+  local buf = api.nvim_win_get_buf(win)
+  local pos = api.nvim_win_get_cursor(win)
+  return win, buf, api.nvim_buf_get_changedtick(buf), pos[1] - 1, pos[2]
+end
+
+local function in_insert()
+  local mode = api.nvim_get_mode().mode
+  return mode == 'i' or mode == 'ic' or mode == 'ix'
+end
+
+-- A hint is usable only while the editor is exactly where it was drawn.
+local function hint_valid()
+  local h = S.hint
+  if not h then
+    return false
+  end
+  local win, buf, tick, row, col = cursor_state()
+  return win == h.win and buf == h.buf and tick == h.tick and row == h.row and col == h.col
+end
+
+-- Called by Python (asynchronously) with a render plan.
+function M.show(plan)
+  if not S.enabled or not in_insert() or vim.fn.pumvisible() == 1 then
+    return
+  end
+  local win, buf, tick, row, col = cursor_state()
+  if buf ~= plan.buf or tick ~= plan.tick or row ~= plan.row or col ~= plan.col then
+    return -- stale: the user moved on since the request
+  end
+  plan.win = win
+  S.hint = plan
+  S.status = plan.status
+  draw(plan)
+end
+
+-- Type-through: if what was typed since the hint was drawn is the start of the
+-- hint, keep showing the rest without asking anyone; otherwise drop it.
+local function follow_typing(win, buf, tick, row, col)
+  local h = S.hint
+  if not h then
+    return false
+  end
+  if win ~= h.win or buf ~= h.buf or row ~= h.row or col <= h.col then
+    M.hide()
+    return false
+  end
+  local line = api.nvim_buf_get_lines(buf, row, row + 1, false)[1] or ''
+  local typed = line:sub(h.col + 1, col)
+  local first = h.lines[1]
+  if first:sub(1, #typed) ~= typed or line:sub(col + 1) ~= h.after then
+    M.hide()
+    return false
+  end
+  local rest = first:sub(#typed + 1)
+  if rest == '' and #h.lines == 1 then
+    M.hide()
+    return false
+  end
+  local lines = vim.list_slice(h.lines, 2)
+  table.insert(lines, 1, rest)
+  local vcol = vim.fn.virtcol('.') - 1
+  h.lines, h.col, h.tick = lines, col, tick
+  h.inline = M.display(rest, vcol, h.tabstop)
+  draw(h)
+  return true
+end
+
+-- Tabs expanded and control characters in caret notation, as Python's
+-- render.display_text does; needed here only for type-through redraws.
+function M.display(text, vcol, tabstop)
+  local out = {}
+  for ch in text:gmatch('[%z\1-\127\194-\244][\128-\191]*') do
+    local b = ch:byte()
+    if ch == '\t' then
+      local w = tabstop - (vcol % tabstop)
+      out[#out + 1] = string.rep(' ', w)
+      vcol = vcol + w
+    elseif #ch == 1 and (b < 32 or b == 127) then
+      local shown = b == 127 and '^?' or ('^' .. string.char(b + 64))
+      out[#out + 1] = shown
+      vcol = vcol + 2
+    else
+      out[#out + 1] = ch
+      vcol = vcol + 1
+    end
+  end
+  return table.concat(out)
+end
+
+-- Context gathering -------------------------------------------------------------
+
+local function eligible(buf)
+  local bo = vim.bo[buf]
+  return bo.buftype == '' and bo.modifiable and not bo.readonly
+end
+
+-- Lines [from, to) capped in bytes, keeping the lines nearest the cursor.
+local function capped_lines(buf, from, to, max_bytes, max_line, nearest_last)
+  local lines = api.nvim_buf_get_lines(buf, from, to, false)
+  local total, out = 0, {}
+  local n = #lines
+  for k = 1, n do
+    local i = nearest_last and (n - k + 1) or k
+    local l = lines[i]
+    if #l > max_line then
+      l = l:sub(1, max_line)
+    end
+    total = total + #l + 1
+    if total > max_bytes then
+      break
+    end
+    out[#out + 1] = l
+  end
+  if nearest_last then
+    -- restore file order
+    local r = {}
+    for i = #out, 1, -1 do
+      r[#r + 1] = out[i]
+    end
+    return r
+  end
+  return out
+end
+
+local function snapshot(manual)
+  local o = S.opts
+  local win, buf, tick, row, col = cursor_state()
+  local line = api.nvim_buf_get_lines(buf, row, row + 1, false)[1] or ''
+  local before, after = line:sub(1, col), line:sub(col + 1)
+  if #before > o.max_line_bytes then
+    before = before:sub(-o.max_line_bytes)
+  end
+  if #after > o.max_line_bytes then
+    after = after:sub(1, o.max_line_bytes)
+  end
+  local name = api.nvim_buf_get_name(buf)
+  return {
+    buf = buf,
+    win = win,
+    tick = tick,
+    row = row,
+    col = col,
+    before = before,
+    after = after,
+    above = capped_lines(buf, math.max(0, row - o.n_prefix), row, o.max_prefix_bytes, o.max_line_bytes, true),
+    below = capped_lines(buf, row + 1, row + 1 + o.n_suffix, o.max_suffix_bytes, o.max_line_bytes, false),
+    filename = name,
+    filetype = vim.bo[buf].filetype,
+    vcol = vim.fn.virtcol('.') - 1,
+    tabstop = vim.bo[buf].tabstop,
+    manual = manual,
+  }
+end
+
+local function on_cursor()
+  if not S.enabled then
+    return
+  end
+  local win, buf, tick, row, col = cursor_state()
+  local key = table.concat({ win, buf, tick, row, col }, ':')
+  if key == S.last_key then
+    return
+  end
+  S.last_key = key
+  if S.hint and S.hint.tick == tick and S.hint.row == row and S.hint.col == col then
+    return -- our own accept already moved the hint along
+  end
+  local kept = follow_typing(win, buf, tick, row, col)
+  if kept or not eligible(buf) or vim.fn.pumvisible() == 1 then
+    notify_py('cancel')
+    return
+  end
+  notify_py('keystroke', snapshot(false))
+end
+
+local function on_leave()
+  S.last_key = nil
+  M.hide()
+  notify_py('cancel')
+end
+
+-- Accepting -----------------------------------------------------------------------
+
+-- Inserts the first `kind` part of the hint at the cursor, literally, through
+-- the API; what remains of the hint stays on screen.
+function M.accept(kind)
+  if not hint_valid() then
+    return false
+  end
+  local h = S.hint
+  local take
+  if kind == 'full' then
+    take = h.lines
+  elseif kind == 'line' then
+    take = { h.lines[1] }
+    if h.lines[1] == '' and #h.lines > 1 then
+      take = { '', h.lines[2] }
+    end
+  else -- word: leading blanks plus one run of non-blanks (or a line break)
+    local word = h.lines[1]:match('^%s*[^%s]+')
+    take = word and { word } or (h.lines[1] == '' and #h.lines > 1 and { '', '' } or { h.lines[1] })
+  end
+  local rest = {}
+  local last = take[#take]
+  local src = h.lines[#take]
+  rest[1] = src:sub(#last + 1)
+  for i = #take + 1, #h.lines do
+    rest[#rest + 1] = h.lines[i]
+  end
+
+  api.nvim_buf_set_text(h.buf, h.row, h.col, h.row, h.col, take)
+  local row = h.row + #take - 1
+  local col = (#take == 1 and h.col or 0) + #last
+  api.nvim_win_set_cursor(h.win, { row + 1, col })
+  M.hide()
+  if #rest > 1 or rest[1] ~= '' then
+    local _, _, tick = cursor_state()
+    local vcol = vim.fn.virtcol('.') - 1
+    local nh = vim.deepcopy(h)
+    nh.lines, nh.row, nh.col, nh.tick = rest, row, col, tick
+    nh.inline = M.display(rest[1], vcol, h.tabstop)
+    nh.virt_lines = {}
+    for i = 2, #rest do
+      nh.virt_lines[#nh.virt_lines + 1] = { { M.display(rest[i], 0, h.tabstop), h.hl_hint } }
+    end
+    nh.info = ''
+    S.hint = nh
+    draw(nh)
+  end
+  return true
+end
+
+-- Mappings --------------------------------------------------------------------------
+
+local function termcodes(keys)
+  return api.nvim_replace_termcodes(keys, true, true, true)
+end
+
+-- Keys to run instead of ours when no hint is shown: whatever the key did
+-- before the plugin (another plugin's or the user's mapping, or the key itself).
+local function fallback(lhs)
+  local orig = S.fallbacks[lhs]
+  if not orig then
+    return termcodes(lhs)
+  end
+  if orig.callback and orig.expr ~= 1 then
+    -- A non-expr Lua mapping may edit the buffer; run it outside our textlock.
+    return termcodes(string.format('<Cmd>lua require("llama_nvim")._run_fallback(%q)<CR>', lhs))
+  end
+  local keys
+  if orig.callback then
+    keys = orig.callback() or ''
+  elseif orig.expr == 1 then
+    keys = api.nvim_eval(orig.rhs)
+  else
+    keys = orig.rhs
+  end
+  if orig.expr ~= 1 or orig.replace_keycodes == 1 then
+    keys = termcodes(keys)
+  end
+  return keys
+end
+
+function M._run_fallback(lhs)
+  local orig = S.fallbacks[lhs]
+  if orig and orig.callback then
+    orig.callback()
+  end
+end
+
+local function map(lhs, action)
+  if lhs == nil or lhs == '' then
+    return
+  end
+  local existing = vim.fn.maparg(lhs, 'i', false, true)
+  -- Only a global mapping is ours to wrap; buffer-local ones already win over ours.
+  if existing.lhs and existing.buffer ~= 1 and not (existing.desc or ''):match('^llama.nvim') then
+    S.fallbacks[lhs] = existing
+  end
+  local orig = S.fallbacks[lhs]
+  vim.keymap.set('i', lhs, function()
+    return action(lhs)
+  end, {
+    expr = true,
+    replace_keycodes = false,
+    -- Behave like the mapping we replaced: recursive if it was.
+    remap = orig ~= nil and orig.noremap == 0,
+    silent = true,
+    desc = 'llama.nvim: ' .. lhs,
+  })
+end
+
+local function accept_action(kind)
+  return function(lhs)
+    if vim.fn.pumvisible() == 0 and hint_valid() then
+      return termcodes(string.format('<Cmd>lua require("llama_nvim").accept(%q)<CR>', kind))
+    end
+    return fallback(lhs)
+  end
+end
+
+local function trigger_action(lhs)
+  if not S.enabled then
+    return fallback(lhs)
+  end
+  return termcodes('<Cmd>lua require("llama_nvim").trigger()<CR>')
+end
+
+-- Ctrl+F: hide a shown hint, else ask now (no debounce, no cache).
+function M.trigger()
+  if not S.enabled then
+    return
+  end
+  if S.hint then
+    M.hide()
+    notify_py('cancel')
+    return
+  end
+  local _, buf = cursor_state()
+  if eligible(buf) then
+    notify_py('trigger', snapshot(true))
+  end
+end
+
+-- Messages. A message wider than the command line raises a hit-enter prompt,
+-- which would swallow the user's next keys, so with Neovim's own vim.notify
+-- the text is cut to fit (:LlamaStatus shows it whole). A notification plugin
+-- that replaced vim.notify gets the full text: it does not block.
+local function notify_is_builtin()
+  local info = debug.getinfo(vim.notify, 'S')
+  return info ~= nil and (info.source or ''):match('vim/_editor%.lua$') ~= nil
+end
+
+function M.message(text, is_error)
+  if not notify_is_builtin() then
+    vim.notify(text, is_error and vim.log.levels.WARN or vim.log.levels.INFO)
+    return
+  end
+  local room = math.max(vim.v.echospace - 1, 10)
+  if vim.fn.strdisplaywidth(text) > room then
+    text = vim.fn.strcharpart(text, 0, room - 3) .. '...'
+  end
+  api.nvim_echo({ { text, is_error and 'WarningMsg' or 'None' } }, true, {})
+end
+
+-- Statusline helper (show_info = 1): `%{v:lua.require'llama_nvim'.status()}`.
+function M.status()
+  return S.hint and S.status or ''
+end
+
+-- Set-up ------------------------------------------------------------------------------
+
+function M.enable()
+  S.enabled = true
+  local g = api.nvim_create_augroup(augroup, { clear = true })
+  api.nvim_create_autocmd({ 'CursorMovedI', 'TextChangedI' }, { group = g, callback = on_cursor })
+  api.nvim_create_autocmd({ 'InsertLeave', 'BufLeave', 'WinLeave' }, { group = g, callback = on_leave })
+  api.nvim_create_autocmd('CompleteChanged', { group = g, callback = M.hide })
+end
+
+function M.disable()
+  S.enabled = false
+  pcall(api.nvim_del_augroup_by_name, augroup)
+  M.hide()
+  S.last_key = nil
+end
+
+function M.is_enabled()
+  return S.enabled
+end
+
+-- True once the Python half has set us up.
+function M.is_ready()
+  return S.chan ~= nil
+end
+
+-- Unknown <Key> names in a keymap option: nvim_replace_termcodes leaves them as text.
+local function unknown_keys(lhs)
+  local bad = {}
+  for name in lhs:gmatch('<[^<>]+>') do
+    if termcodes(name) == name then
+      bad[#bad + 1] = name
+    end
+  end
+  return bad
+end
+
+function M.setup(chan, opts)
+  S.chan = chan
+  S.opts = opts
+  api.nvim_set_hl(0, 'LlamaNvimHint', { link = 'Comment', default = true })
+  api.nvim_set_hl(0, 'LlamaNvimInfo', { link = 'NonText', default = true })
+  local problems = {}
+  local keys = {
+    { 'keymap_accept_full', accept_action('full') },
+    { 'keymap_accept_line', accept_action('line') },
+    { 'keymap_accept_word', accept_action('word') },
+    { 'keymap_trigger', trigger_action },
+  }
+  for _, k in ipairs(keys) do
+    local lhs = opts[k[1]]
+    local bad = unknown_keys(lhs or '')
+    if #bad > 0 then
+      problems[#problems + 1] = string.format(
+        'g:llama_config.%s: unknown key name %s in %q; not mapped', k[1], bad[1], lhs)
+    else
+      local ok, err = pcall(map, lhs, k[2])
+      if not ok then
+        problems[#problems + 1] = string.format('g:llama_config.%s: cannot map %q: %s', k[1], lhs, err)
+      end
+    end
+  end
+  if opts.enabled then
+    M.enable()
+  end
+  return problems
+end
+
+return M

@@ -1,0 +1,196 @@
+"""The pynvim remote-plugin class: wiring between Neovim and the engine.
+
+Import cost matters: ``:UpdateRemotePlugins`` imports this module, so httpx
+(and everything that needs it) is imported only when the plugin starts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pynvim
+
+from .config import KEYMAP_OPTIONS, Config, parse_config
+
+if TYPE_CHECKING:
+    from .engine import Engine
+
+LUA_SOURCE = Path(__file__).with_name("lua") / "llama_nvim.lua"
+
+_INSTALL_LUA = """
+local src, name = ...
+local chunk = assert(loadstring(src, '@' .. name))
+package.loaded['llama_nvim'] = chunk()
+"""
+
+
+def _lua_options(config: Config, enabled: bool) -> dict[str, Any]:
+    """The subset of the config the Lua half needs on the keystroke path."""
+    options: dict[str, Any] = {key: getattr(config, key) for key in KEYMAP_OPTIONS}
+    options.update(
+        enabled=enabled,
+        n_prefix=config.n_prefix,
+        n_suffix=config.n_suffix,
+        max_prefix_bytes=config.max_prefix_bytes,
+        max_suffix_bytes=config.max_suffix_bytes,
+        max_line_bytes=config.max_line_bytes,
+    )
+    return options
+
+
+@pynvim.plugin
+class LlamaPlugin:
+    """Registers the start-up autocommands and the commands, then hands over to Lua + engine."""
+
+    def __init__(self, nvim: pynvim.Nvim) -> None:
+        self._nvim = nvim
+        self._engine: Engine | None = None
+        self._started = False
+        self._tasks: set[asyncio.Task[Any]] = set()
+
+    # -- start-up ------------------------------------------------------------------
+
+    @pynvim.autocmd("VimEnter", pattern="*", sync=False)
+    def on_vim_enter(self) -> None:
+        """Start when Neovim does."""
+        self._start()
+
+    @pynvim.autocmd("InsertEnter", pattern="*", sync=False)
+    def on_insert_enter(self) -> None:
+        """Start late if the plugin was loaded after VimEnter (lazy-loading managers)."""
+        self._start()
+
+    def _message(self, text: str, *, error: bool) -> None:
+        self._nvim.exec_lua("require('llama_nvim').message(...)", text, error, async_=True)
+
+    def _start(self) -> None:
+        if self._started:
+            return
+        self._started = True
+        config, problems = parse_config(self._nvim.vars.get("llama_config"))
+        self._nvim.exec_lua(_INSTALL_LUA, LUA_SOURCE.read_text("utf-8"), str(LUA_SOURCE))
+        try:
+            from .client import InfillClient
+            from .engine import Engine
+            from .nvim_adapter import NvimEditor
+        except ImportError as err:
+            self._message(
+                f"llama.nvim: Python package missing in Neovim's Python host ({err.name}): run "
+                f"`{sys.executable} -m pip install pynvim httpx tiktoken`, then restart Neovim",
+                error=True,
+            )
+            return
+        client = InfillClient(
+            config.endpoint, api_key=config.api_key, timeout_s=config.timeout_ms / 1000
+        )
+        self._engine = Engine(config, NvimEditor(self._nvim), client)
+        lua_problems = self._nvim.exec_lua(
+            "return require('llama_nvim').setup(...)",
+            self._nvim.channel_id,
+            _lua_options(config, self._engine.enabled),
+        )
+        messages = [f"llama.nvim: {p.message}" for p in problems]
+        messages += [f"llama.nvim: {text}" for text in lua_problems or []]
+        for text in messages:
+            self._message(text, error=True)
+        self._spawn(self._fetch_props())
+
+    def _spawn(self, coro: Any) -> None:
+        # Keep a reference: asyncio holds tasks weakly.
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _fetch_props(self) -> None:
+        from .problems import ServerProblem
+
+        assert self._engine is not None
+        try:
+            props = await self._engine.client.props()
+        except ServerProblem:
+            return  # the first completion request will report it
+        self._engine.n_ctx = props.n_ctx
+
+    # -- events from the Lua half ------------------------------------------------------
+
+    @pynvim.rpc_export("llama_nvim_event", sync=False)
+    def on_event(self, kind: str, payload: dict[str, Any]) -> None:
+        """Keystrokes and cancellations sent by the Lua autocommands and keys."""
+        engine = self._engine
+        if engine is None:
+            return
+        if kind in ("keystroke", "trigger"):
+            engine.on_keystroke(payload)
+        else:
+            engine.on_cancel()
+
+    # -- commands ------------------------------------------------------------------------
+
+    def _set_enabled(self, enabled: bool) -> None:
+        self._start()
+        if self._engine is None:
+            return
+        self._engine.set_enabled(enabled)
+        self._nvim.exec_lua(
+            "require('llama_nvim')[...]()", "enable" if enabled else "disable", async_=True
+        )
+        self._message(f"llama.nvim: {'enabled' if enabled else 'disabled'}", error=False)
+
+    @pynvim.command("LlamaEnable", sync=False)
+    def enable(self) -> None:
+        """Turn suggestions on."""
+        self._set_enabled(True)
+
+    @pynvim.command("LlamaDisable", sync=False)
+    def disable(self) -> None:
+        """Turn suggestions off and hide any shown."""
+        self._set_enabled(False)
+
+    @pynvim.command("LlamaToggle", sync=False)
+    def toggle(self) -> None:
+        """Flip :LlamaEnable / :LlamaDisable."""
+        self._start()
+        if self._engine is not None:
+            self._set_enabled(not self._engine.enabled)
+
+    @pynvim.command("LlamaToggleAutoFim", sync=False)
+    def toggle_auto_fim(self) -> None:
+        """Flip automatic suggestions while typing (Ctrl+F still works)."""
+        self._start()
+        if self._engine is None:
+            return
+        self._engine.auto_fim = not self._engine.auto_fim
+        state = "on" if self._engine.auto_fim else "off"
+        self._message(f"llama.nvim: automatic suggestions {state}", error=False)
+
+    @pynvim.command("LlamaStatus", sync=False)
+    def status(self) -> None:
+        """Report the endpoint, the server's health, model, n_ctx and FIM support."""
+        self._start()
+        if self._engine is not None:
+            self._spawn(self._report_status(self._engine))
+
+    async def _report_status(self, engine: Engine) -> None:
+        from .health import check, report
+
+        health = await check(engine.client)
+        if health.props is not None and health.props.n_ctx:
+            engine.n_ctx = health.props.n_ctx
+        lines = report(
+            health,
+            endpoint=engine.client.endpoint,
+            enabled=engine.enabled,
+            auto_fim=engine.auto_fim,
+            counters=engine.counters.as_dict(),
+        )
+        self._nvim.exec_lua(
+            "vim.api.nvim_echo({{table.concat(..., '\\n')}}, true, {})", lines, async_=True
+        )
+
+    @pynvim.function("LlamaNvimStats", sync=True)
+    def stats(self, args: list[Any]) -> dict[str, int]:
+        """Counters for tests, the benchmark and curious users: `:echo LlamaNvimStats()`."""
+        return self._engine.counters.as_dict() if self._engine is not None else {}

@@ -1,0 +1,165 @@
+"""The llama-server /infill wire format: request bodies and parsed replies."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from .config import Config
+from .context import LocalContext
+
+# Ask only for what we show: without this the reply echoes the whole prompt.
+RESPONSE_FIELDS = (
+    "content",
+    "stop_type",
+    "truncated",
+    "tokens_cached",
+    "tokens_evaluated",
+    "timings/prompt_n",
+    "timings/prompt_ms",
+    "timings/predicted_n",
+    "timings/predicted_ms",
+    "timings/cache_n",
+)
+
+
+@dataclass(frozen=True)
+class ExtraChunk:
+    """One piece of global context, sent in ``input_extra``."""
+
+    filename: str
+    text: str
+
+
+class ProtocolError(ValueError):
+    """The server's reply did not have the shape of an /infill reply."""
+
+
+@dataclass(frozen=True)
+class Timings:
+    """Server-side cost of one request, from its ``timings``."""
+
+    prompt_n: int = 0
+    prompt_ms: float = 0.0
+    predicted_n: int = 0
+    predicted_ms: float = 0.0
+    cache_n: int = 0
+
+
+@dataclass(frozen=True)
+class Completion:
+    """A parsed /infill reply."""
+
+    content: str
+    timings: Timings = field(default_factory=Timings)
+    tokens_cached: int = 0
+    tokens_evaluated: int = 0
+    truncated: bool = False
+    stop_type: str = ""
+
+
+def build_infill_body(
+    context: LocalContext,
+    extra: Sequence[ExtraChunk],
+    config: Config,
+    *,
+    n_predict: int,
+    t_max_predict_ms: int,
+) -> dict[str, Any]:
+    """The JSON body of one /infill request."""
+    return {
+        "input_prefix": context.prefix,
+        "input_suffix": context.suffix,
+        "prompt": context.prompt,
+        "input_extra": [{"filename": c.filename, "text": c.text} for c in extra],
+        "n_predict": n_predict,
+        "n_indent": context.n_indent,
+        "stop": list(config.stop_strings),
+        "top_k": 40,
+        "top_p": 0.90,
+        "samplers": ["top_k", "top_p", "infill"],
+        "stream": False,
+        "cache_prompt": True,
+        "t_max_prompt_ms": config.t_max_prompt_ms,
+        "t_max_predict_ms": t_max_predict_ms,
+        "id_slot": config.id_slot,
+        "response_fields": list(RESPONSE_FIELDS),
+    }
+
+
+def _field(data: Mapping[str, Any], dotted: str) -> Any:
+    """Read ``timings/prompt_n`` whether the server flattened it or nested it."""
+    if dotted in data:
+        return data[dotted]
+    node: Any = data
+    for part in dotted.split("/"):
+        if not isinstance(node, Mapping) or part not in node:
+            return None
+        node = node[part]
+    return node
+
+
+def _number(value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return 0.0
+    return float(value)
+
+
+def parse_completion(data: Any) -> Completion:
+    """Validate a decoded /infill reply; raise ProtocolError if it is not one."""
+    if not isinstance(data, Mapping):
+        raise ProtocolError(f"expected a JSON object, got {type(data).__name__}")
+    content = data.get("content")
+    if not isinstance(content, str):
+        raise ProtocolError(f"'content' is {type(content).__name__}, not a string")
+    return Completion(
+        content=content,
+        timings=Timings(
+            prompt_n=int(_number(_field(data, "timings/prompt_n"))),
+            prompt_ms=_number(_field(data, "timings/prompt_ms")),
+            predicted_n=int(_number(_field(data, "timings/predicted_n"))),
+            predicted_ms=_number(_field(data, "timings/predicted_ms")),
+            cache_n=int(_number(_field(data, "timings/cache_n"))),
+        ),
+        tokens_cached=int(_number(data.get("tokens_cached"))),
+        tokens_evaluated=int(_number(data.get("tokens_evaluated"))),
+        truncated=data.get("truncated") is True,
+        stop_type=data.get("stop_type") if isinstance(data.get("stop_type"), str) else "",
+    )
+
+
+def error_message(data: Any) -> str | None:
+    """The message of llama-server's ``{"error": {...}}`` body, if it is one."""
+    if isinstance(data, Mapping):
+        error = data.get("error")
+        if isinstance(error, Mapping) and isinstance(error.get("message"), str):
+            return str(error["message"])
+        if isinstance(error, str):
+            return error
+    return None
+
+
+@dataclass(frozen=True)
+class ServerProps:
+    """What /props tells about the loaded model."""
+
+    n_ctx: int = 0
+    model: str = ""
+    build: str = ""
+    total_slots: int = 0
+
+
+def parse_props(data: Any) -> ServerProps:
+    """Read the few /props fields we use; missing ones stay empty."""
+    if not isinstance(data, Mapping):
+        raise ProtocolError("expected a JSON object from /props")
+    settings = data.get("default_generation_settings")
+    n_ctx = settings.get("n_ctx") if isinstance(settings, Mapping) else None
+    model = data.get("model_path") or data.get("model_alias") or ""
+    return ServerProps(
+        n_ctx=int(_number(n_ctx)),
+        model=str(model) if isinstance(model, str) else "",
+        build=str(data.get("build_info", "")),
+        total_slots=int(_number(data.get("total_slots"))),
+    )

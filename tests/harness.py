@@ -1,0 +1,309 @@
+"""Real components for the tests: llama-server processes and embedded Neovims.
+
+Nothing here fakes the plugin's environment: Neovim is the real binary, the
+plugin is registered with :UpdateRemotePlugins into a private manifest, and
+keys are typed with nvim_input as a user would type them. Waiting is done by
+polling, never by fixed sleeps that hope the work is done.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+import httpx
+import pynvim
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+T = TypeVar("T")
+
+
+def _venv_bin() -> str:
+    return str(Path(sys.executable).parent)
+
+
+def find_binary(env_var: str, *names: str) -> str:
+    """A required binary: from ``env_var``, the venv, or PATH; fail (never skip) if absent."""
+    explicit = os.environ.get(env_var)
+    if explicit:
+        return explicit
+    search = os.pathsep.join([_venv_bin(), os.environ.get("PATH", "")])
+    for name in names:
+        found = shutil.which(name, path=search)
+        if found:
+            return found
+    pytest.fail(f"{' or '.join(names)} not found; run .ci/run to install it or set {env_var}")
+
+
+def nvim_binary() -> str:
+    return find_binary("LLAMA_NVIM_NVIM", "nvim")
+
+
+def server_binary() -> str:
+    return find_binary("LLAMA_NVIM_SERVER", "llama-server-vulkan", "llama-server")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def wait_until(
+    probe: Callable[[], T | None], timeout: float = 15.0, interval: float = 0.02, what: str = ""
+) -> T:
+    """Poll ``probe`` until it returns something truthy; fail with ``what`` on timeout."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = probe()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out after {timeout} s waiting for {what or probe}")
+        time.sleep(interval)
+
+
+class LlamaServer:
+    """A real llama-server process on 127.0.0.1."""
+
+    def __init__(self, model: Path, port: int, *extra_args: str, ctx: int = 4096) -> None:
+        self.model = model
+        self.port = port
+        self.extra_args = extra_args
+        self.ctx = ctx
+        self.process: subprocess.Popen[bytes] | None = None
+        self.log_path = Path(os.environ.get("TMPDIR", "/tmp")) / f"llama-server-{port}.log"
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def infill_url(self) -> str:
+        return self.url + "/infill"
+
+    def start(self) -> None:
+        args = [
+            server_binary(),
+            "-m", str(self.model),
+            "--host", "127.0.0.1",
+            "--port", str(self.port),
+            "-np", "1",
+            "-c", str(self.ctx),
+            "-b", "1024",
+            "-ub", "1024",
+            "--cache-reuse", "256",
+            "-t", "2",
+            "--no-webui",
+            *self.extra_args,
+        ]  # fmt: skip
+        with open(self.log_path, "ab") as log:
+            self.process = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT)
+        wait_until(self._healthy, timeout=60, what=f"llama-server on port {self.port}")
+
+    def _healthy(self) -> bool:
+        assert self.process is not None
+        if self.process.poll() is not None:
+            log = self.log_path.read_text(errors="replace")[-3000:]
+            pytest.fail(f"llama-server exited with {self.process.returncode}:\n{log}")
+        try:
+            return httpx.get(self.url + "/health", timeout=1).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    def stop(self) -> None:
+        if self.process is None:
+            return
+        self.process.terminate()
+        try:
+            self.process.wait(10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+        self.process = None
+
+    def infill(self, **body: Any) -> dict[str, Any]:
+        """A direct /infill request, for tests that check the server's side."""
+        reply = httpx.post(self.infill_url, json=body, timeout=30)
+        reply.raise_for_status()
+        data: dict[str, Any] = reply.json()
+        return data
+
+
+def _env(home: Path) -> dict[str, str]:
+    env = dict(os.environ)
+    for var in ("XDG_CONFIG_HOME", "XDG_DATA_HOME", "XDG_STATE_HOME", "XDG_CACHE_HOME"):
+        path = home / var.lower()
+        path.mkdir(exist_ok=True)
+        env[var] = str(path)
+    env["NVIM_RPLUGIN_MANIFEST"] = str(home / "rplugin.vim")
+    env["NVIM_LOG_FILE"] = str(home / "nvim.log")
+    env["NVIM_PYTHON_LOG_FILE"] = str(home / "python-host")
+    env["NVIM_PYTHON_LOG_LEVEL"] = "WARNING"
+    return env
+
+
+def _base_init(home: Path) -> str:
+    return "\n".join(
+        [
+            "set nocompatible",
+            f"let g:python3_host_prog = {json.dumps(sys.executable)}",
+            f"set runtimepath^={REPO}",
+            "set noswapfile shortmess+=I",
+        ]
+    )
+
+
+def register_plugin(home: Path) -> None:
+    """Run :UpdateRemotePlugins the way a user does, into a private manifest."""
+    init = home / "register.vim"
+    init.write_text(_base_init(home) + "\n")
+    subprocess.run(
+        [nvim_binary(), "--headless", "-u", str(init), "-i", "NONE", "-n",
+         "+UpdateRemotePlugins", "+qa!"],
+        env=_env(home), check=True, timeout=60, capture_output=True,
+    )  # fmt: skip
+    manifest = (home / "rplugin.vim").read_text()
+    assert "llama_nvim_plugin.py" in manifest, manifest
+
+
+@dataclass
+class Hint:
+    """A suggestion as the screen shows it, read back from the extmarks."""
+
+    row: int
+    col: int
+    inline: str
+    below: list[str]
+    info: str
+
+    @property
+    def text(self) -> str:
+        return "\n".join([self.inline, *self.below])
+
+
+class Editor:
+    """A real embedded Neovim with llama.nvim, driven like a user."""
+
+    def __init__(self, nvim: Any, home: Path) -> None:
+        self.nvim = nvim
+        self.home = home
+        self.ns: int = nvim.api.create_namespace("llama_nvim")
+
+    @classmethod
+    def start(cls, home: Path, workdir: Path, config: dict[str, Any], *, init: str = "") -> Editor:
+        init_file = workdir / f"init-{time.monotonic_ns()}.vim"
+        lines = [
+            _base_init(home),
+            f"let g:llama_config = json_decode({json.dumps(json.dumps(config))})",
+            init,
+        ]
+        init_file.write_text("\n".join(lines) + "\n")
+        saved = dict(os.environ)
+        os.environ.update(_env(home))
+        try:
+            nvim = pynvim.attach(
+                "child",
+                argv=[nvim_binary(), "--embed", "--headless", "-u", str(init_file),
+                      "-i", "NONE", "-n"],
+            )  # fmt: skip
+        finally:
+            os.environ.clear()
+            os.environ.update(saved)
+        editor = cls(nvim, home)
+        wait_until(editor._started, timeout=30, what="llama.nvim to start in Neovim")
+        return editor
+
+    def _started(self) -> bool:
+        return bool(
+            self.lua("return package.loaded['llama_nvim'] ~= nil and require('llama_nvim').is_ready()")
+        )
+
+    def close(self) -> None:
+        try:
+            self.nvim.command("qa!")
+        except (EOFError, OSError):
+            pass
+        except Exception:  # noqa: BLE001 - the child may already be gone
+            pass
+        self.nvim.close()
+
+    # -- acting like a user -------------------------------------------------------
+
+    def type(self, keys: str) -> None:
+        """Type keys (Vim key notation) as if from the keyboard."""
+        self.nvim.input(keys)
+
+    def type_slowly(self, text: str, delay: float = 0.03) -> None:
+        """Type one key at a time, as a person does."""
+        for char in text:
+            self.nvim.input("<lt>" if char == "<" else char)
+            time.sleep(delay)
+
+    def lua(self, code: str, *args: Any) -> Any:
+        return self.nvim.exec_lua(code, *args)
+
+    # -- reading the screen state ---------------------------------------------------
+
+    def hint(self) -> Hint | None:
+        marks = self.nvim.api.buf_get_extmarks(0, self.ns, 0, -1, {"details": True})
+        inline = None
+        info = ""
+        for _, row, col, details in marks:
+            if details.get("virt_text_pos") == "inline":
+                inline = Hint(
+                    row=row,
+                    col=col,
+                    inline="".join(chunk[0] for chunk in details["virt_text"]),
+                    below=[
+                        "".join(chunk[0] for chunk in line)
+                        for line in details.get("virt_lines") or []
+                    ],
+                    info="",
+                )
+            elif details.get("virt_text_pos") == "eol":
+                info = "".join(chunk[0] for chunk in details["virt_text"])
+        if inline is not None:
+            inline.info = info
+        return inline
+
+    def wait_hint(self, timeout: float = 15.0) -> Hint:
+        return wait_until(self.hint, timeout=timeout, what="ghost text")
+
+    def lines(self) -> list[str]:
+        return list(self.nvim.current.buffer[:])
+
+    def text(self) -> str:
+        return "\n".join(self.lines())
+
+    def cursor(self) -> tuple[int, int]:
+        row, col = self.nvim.current.window.cursor
+        return row - 1, col
+
+    def mode(self) -> str:
+        mode: str = self.nvim.api.get_mode()["mode"]
+        return mode
+
+    def messages(self) -> str:
+        out: str = self.nvim.api.exec2("messages", {"output": True})["output"]
+        return out
+
+    def stats(self) -> dict[str, int]:
+        stats: dict[str, int] = self.nvim.call("LlamaNvimStats")
+        return stats
+
+    def set_text(self, text: str, filetype: str = "python") -> None:
+        """Fill the current buffer (setup, not typing)."""
+        self.nvim.current.buffer[:] = text.split("\n")
+        self.nvim.command(f"setlocal filetype={filetype}")
