@@ -72,6 +72,9 @@ class Engine:
         self.auto_fim = config.auto_fim
         self.counters = Counters()
         self.n_ctx = 0
+        # The full text of the last problem, for :LlamaStatus (messages shown
+        # while typing are cut to the command line's width).
+        self.last_problem = ""
         self._editor = editor
         self.client = client
         self._clock = clock
@@ -169,10 +172,9 @@ class Engine:
             raise
         except ServerProblem as problem:
             self.counters.failed += 1
+            self.last_problem = describe(problem, self.client.endpoint)
             if self._reporter.on_problem(problem, self._clock()):
-                self._editor.notify(
-                    "llama.nvim: " + describe(problem, self.client.endpoint), error=True
-                )
+                self._editor.notify("llama.nvim: " + self.last_problem, error=True)
             return None
         if self._reporter.on_success():
             self._editor.notify("llama.nvim: llama-server answers again", error=False)

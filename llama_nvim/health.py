@@ -50,6 +50,7 @@ def report(
     enabled: bool,
     auto_fim: bool,
     counters: dict[str, int],
+    last_problem: str = "",
 ) -> list[str]:
     """The lines :LlamaStatus prints."""
     state = "enabled" if enabled else "disabled"
@@ -76,6 +77,8 @@ def report(
         lines.append(f"  FIM:       NOT supported: {describe(health.fim_problem, endpoint)}")
     elif health.fim_problem is not None:
         lines.append(f"  FIM:       unknown: {describe(health.fim_problem, endpoint)}")
+    if last_problem:
+        lines.append(f"  last problem: {last_problem}")
     lines.append(
         "  requests:  "
         + ", ".join(

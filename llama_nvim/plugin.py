@@ -94,8 +94,9 @@ class LlamaPlugin:
         )
         messages = [f"llama.nvim: {p.message}" for p in problems]
         messages += [f"llama.nvim: {text}" for text in lua_problems or []]
-        for text in messages:
-            self._message(text, error=True)
+        if messages:
+            # One message for all of them: a single prompt at start-up, not one per key.
+            self._message("\n".join(messages), error=True)
         self._spawn(self._fetch_props())
 
     def _spawn(self, coro: Any) -> None:
@@ -185,6 +186,7 @@ class LlamaPlugin:
             enabled=engine.enabled,
             auto_fim=engine.auto_fim,
             counters=engine.counters.as_dict(),
+            last_problem=engine.last_problem,
         )
         self._nvim.exec_lua(
             "vim.api.nvim_echo({{table.concat(..., '\\n')}}, true, {})", lines, async_=True

@@ -57,28 +57,29 @@ _KEEP_DETAIL = {Kind.BAD_REQUEST, Kind.BAD_RESPONSE}
 
 
 def describe(problem: ServerProblem, endpoint: str) -> str:
-    """One line telling the user what is wrong and what to do about it."""
+    """One line telling the user what is wrong and what to do; the essentials come first
+    because in insert mode the line is cut to the width of the command line."""
     detail = f" ({problem.detail})" if problem.detail else ""
     kind = problem.kind
     if kind is Kind.UNREACHABLE:
         return (
-            f"cannot reach llama-server at {endpoint}{detail}. Start it, e.g. "
-            "`llama-server --fim-qwen-1.5b-default --port 8012`; retrying quietly"
+            f"llama-server not reachable at {endpoint}; retrying quietly{detail}. Start it, "
+            "e.g. `llama-server --fim-qwen-1.5b-default --port 8012`"
         )
     if kind is Kind.TIMEOUT:
-        return f"llama-server at {endpoint} did not answer in time{detail}; retrying quietly"
+        return f"llama-server too slow to answer{detail}; retrying quietly"
     if kind is Kind.UNAUTHORIZED:
         return (
-            "llama-server rejected the API key (HTTP 401): set g:llama_config.api_key "
+            "API key rejected by llama-server (HTTP 401): set g:llama_config.api_key "
             "to the server's --api-key"
         )
     if kind is Kind.NO_FIM:
         return (
-            "the model loaded in llama-server has no fill-in-the-middle tokens (HTTP 501). "
-            "Run a FIM model instead, e.g. `llama-server --fim-qwen-1.5b-default`"
+            "model has no FIM tokens (HTTP 501), it cannot fill in the middle: run a FIM model, "
+            "e.g. `llama-server --fim-qwen-1.5b-default`"
         )
     if kind is Kind.NOT_FOUND:
-        return f"{endpoint} answered 404: is g:llama_config.endpoint the server's /infill URL?"
+        return f"HTTP 404 from {endpoint}: is g:llama_config.endpoint llama-server's /infill URL?"
     if kind is Kind.TLS:
         return f"TLS error talking to {endpoint}{detail}"
     if kind is Kind.BAD_REQUEST:
@@ -86,7 +87,7 @@ def describe(problem: ServerProblem, endpoint: str) -> str:
     if kind is Kind.SERVER_ERROR:
         return f"llama-server failed{detail}; retrying quietly"
     if kind is Kind.BAD_RESPONSE:
-        return f"llama-server sent a reply that is not an /infill reply{detail}"
+        return f"llama-server sent a malformed reply{detail}"
     return f"llama-server is loading the model{detail}"
 
 

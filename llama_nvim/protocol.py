@@ -125,7 +125,7 @@ def parse_completion(data: Any) -> Completion:
         tokens_cached=int(_number(data.get("tokens_cached"))),
         tokens_evaluated=int(_number(data.get("tokens_evaluated"))),
         truncated=data.get("truncated") is True,
-        stop_type=data.get("stop_type") if isinstance(data.get("stop_type"), str) else "",
+        stop_type=str(data.get("stop_type") or ""),
     )
 
 

@@ -299,6 +299,20 @@ class Editor:
         out: str = self.nvim.api.exec2("messages", {"output": True})["output"]
         return out
 
+    def wait_messages(self, needle: str, timeout: float = 15.0) -> str:
+        """Wait until :messages contains ``needle``; return all of it."""
+        return wait_until(
+            lambda: self.messages() if needle in self.messages() else None,
+            timeout=timeout,
+            what=f"a message with {needle!r}",
+        )
+
+    def wait_text_change(self, before: str) -> str:
+        """Wait until the buffer differs from ``before``; return it."""
+        return wait_until(
+            lambda: self.text() if self.text() != before else None, what="the text to change"
+        )
+
     def stats(self) -> dict[str, int]:
         stats: dict[str, int] = self.nvim.call("LlamaNvimStats")
         return stats

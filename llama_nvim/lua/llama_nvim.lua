@@ -316,7 +316,8 @@ local function fallback(lhs)
   end
   if orig.callback and orig.expr ~= 1 then
     -- A non-expr Lua mapping may edit the buffer; run it outside our textlock.
-    return termcodes(string.format('<Cmd>lua require("llama_nvim")._run_fallback(%q)<CR>', lhs))
+    -- (By number: key names inside the <Cmd> text would be turned into keys.)
+    return termcodes(string.format('<Cmd>lua require("llama_nvim")._run_fallback(%d)<CR>', orig.id))
   end
   local keys
   if orig.callback then
@@ -332,10 +333,11 @@ local function fallback(lhs)
   return keys
 end
 
-function M._run_fallback(lhs)
-  local orig = S.fallbacks[lhs]
-  if orig and orig.callback then
-    orig.callback()
+function M._run_fallback(id)
+  for _, orig in pairs(S.fallbacks) do
+    if orig.id == id and orig.callback then
+      orig.callback()
+    end
   end
 end
 
@@ -346,6 +348,7 @@ local function map(lhs, action)
   local existing = vim.fn.maparg(lhs, 'i', false, true)
   -- Only a global mapping is ours to wrap; buffer-local ones already win over ours.
   if existing.lhs and existing.buffer ~= 1 and not (existing.desc or ''):match('^llama.nvim') then
+    existing.id = vim.tbl_count(S.fallbacks) + 1
     S.fallbacks[lhs] = existing
   end
   local orig = S.fallbacks[lhs]
@@ -393,10 +396,11 @@ function M.trigger()
   end
 end
 
--- Messages. A message wider than the command line raises a hit-enter prompt,
--- which would swallow the user's next keys, so with Neovim's own vim.notify
--- the text is cut to fit (:LlamaStatus shows it whole). A notification plugin
--- that replaced vim.notify gets the full text: it does not block.
+-- Messages. While the user types, a message wider than the command line
+-- would raise a hit-enter prompt that swallows their next keys, so it is cut
+-- to fit (:LlamaStatus repeats it whole). Outside insert mode it is shown whole.
+-- A notification plugin that replaced vim.notify gets the full text: it does
+-- not block.
 local function notify_is_builtin()
   local info = debug.getinfo(vim.notify, 'S')
   return info ~= nil and (info.source or ''):match('vim/_editor%.lua$') ~= nil
@@ -407,8 +411,9 @@ function M.message(text, is_error)
     vim.notify(text, is_error and vim.log.levels.WARN or vim.log.levels.INFO)
     return
   end
-  local room = math.max(vim.v.echospace - 1, 10)
-  if vim.fn.strdisplaywidth(text) > room then
+  local mode = api.nvim_get_mode().mode:sub(1, 1)
+  local room = math.max(vim.v.echospace - 1, 20)
+  if (mode == 'i' or mode == 'R') and vim.fn.strdisplaywidth(text) > room then
     text = vim.fn.strcharpart(text, 0, room - 3) .. '...'
   end
   api.nvim_echo({ { text, is_error and 'WarningMsg' or 'None' } }, true, {})

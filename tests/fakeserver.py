@@ -1,0 +1,190 @@
+"""A fault-injecting stand-in for llama-server, on 127.0.0.1, for the error paths.
+
+It speaks just enough HTTP/1.1 to answer the plugin's requests however a test
+scripts it (status, body, delay, dribbling, closing the socket) and records
+what arrived, including whether the client hung up before the answer.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass
+class Reply:
+    """How to answer one request."""
+
+    status: int = 200
+    body: bytes = b""
+    delay: float = 0.0
+    dribble: float = 0.0  # seconds between body bytes
+    close_without_answer: bool = False
+    content_type: str = "application/json"
+
+    @classmethod
+    def completion(cls, content: Any, **kwargs: Any) -> Reply:
+        data = {
+            "content": content,
+            "timings": {"prompt_n": 5, "cache_n": 0, "prompt_ms": 1.0, "predicted_n": 3,
+                        "predicted_ms": 2.0},
+            "tokens_cached": 8,
+        }  # fmt: skip
+        return cls(body=json.dumps(data).encode(), **kwargs)
+
+    @classmethod
+    def error(cls, status: int, message: str, kind: str = "server_error") -> Reply:
+        body = {"error": {"code": status, "message": message, "type": kind}}
+        return cls(status=status, body=json.dumps(body).encode())
+
+
+@dataclass
+class Received:
+    """One request as the fake server saw it."""
+
+    method: str
+    path: str
+    headers: dict[str, str]
+    body: bytes
+    hung_up: bool = False  # the client closed the connection before the answer
+    started: float = field(default_factory=time.monotonic)
+    ended: float = 0.0  # when answered or found hung up
+
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+
+@dataclass
+class FakeServer:
+    """Answers with ``responder(request)``; runs in a daemon thread."""
+
+    responder: Callable[[Received], Reply] = field(default=lambda _req: Reply.completion("x"))
+    requests: list[Received] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self._sock = socket.socket()
+        self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self._sock.bind(("127.0.0.1", 0))
+        self._sock.listen(16)
+        self.port: int = self._sock.getsockname()[1]
+        self._stop = threading.Event()
+        self._lock = threading.Lock()
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+        self._thread.start()
+
+    @property
+    def infill_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/infill"
+
+    def infill_requests(self) -> list[Received]:
+        with self._lock:
+            return [r for r in self.requests if r.path == "/infill"]
+
+    def close(self) -> None:
+        self._stop.set()
+        self._sock.close()
+
+    def _serve(self) -> None:
+        while not self._stop.is_set():
+            try:
+                conn, _ = self._sock.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._handle, args=(conn,), daemon=True).start()
+
+    def _handle(self, conn: socket.socket) -> None:
+        with conn:
+            buffer = b""
+            while True:
+                request, buffer = self._read_request(conn, buffer)
+                if request is None:
+                    return
+                with self._lock:
+                    self.requests.append(request)
+                answered = self._answer(conn, request, self._route(request))
+                request.ended = time.monotonic()
+                if not answered:
+                    return
+
+    def _route(self, request: Received) -> Reply:
+        if request.path == "/health":
+            return Reply(body=b'{"status": "ok"}')
+        if request.path == "/props":
+            props = {"default_generation_settings": {"n_ctx": 2048}, "total_slots": 1,
+                     "model_path": "fake.gguf", "build_info": "fake"}  # fmt: skip
+            return Reply(body=json.dumps(props).encode())
+        return self.responder(request)
+
+    @staticmethod
+    def _read_request(conn: socket.socket, buffer: bytes) -> tuple[Received | None, bytes]:
+        while b"\r\n\r\n" not in buffer:
+            try:
+                chunk = conn.recv(65536)
+            except OSError:
+                return None, b""
+            if not chunk:
+                return None, b""
+            buffer += chunk
+        head, _, rest = buffer.partition(b"\r\n\r\n")
+        lines = head.decode("latin-1").split("\r\n")
+        method, path, _ = lines[0].split(" ", 2)
+        headers = {}
+        for line in lines[1:]:
+            name, _, value = line.partition(":")
+            headers[name.strip().lower()] = value.strip()
+        length = int(headers.get("content-length", "0"))
+        while len(rest) < length:
+            chunk = conn.recv(65536)
+            if not chunk:
+                return None, b""
+            rest += chunk
+        return Received(method, path, headers, rest[:length]), rest[length:]
+
+    def _client_gone(self, conn: socket.socket) -> bool:
+        conn.setblocking(False)
+        try:
+            return conn.recv(1, socket.MSG_PEEK) == b""
+        except BlockingIOError:
+            return False
+        except OSError:
+            return True
+        finally:
+            conn.setblocking(True)
+
+    def _wait(self, conn: socket.socket, request: Received, seconds: float) -> bool:
+        """Sleep, noticing a hang-up; False if the client went away."""
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            if self._client_gone(conn) or self._stop.is_set():
+                request.hung_up = True
+                return False
+            time.sleep(0.005)
+        return True
+
+    def _answer(self, conn: socket.socket, request: Received, reply: Reply) -> bool:
+        if not self._wait(conn, request, reply.delay):
+            return False
+        if reply.close_without_answer:
+            return False
+        head = (
+            f"HTTP/1.1 {reply.status} X\r\nContent-Type: {reply.content_type}\r\n"
+            f"Content-Length: {len(reply.body)}\r\n\r\n"
+        ).encode()
+        try:
+            if reply.dribble:
+                conn.sendall(head)
+                for i in range(len(reply.body)):
+                    if not self._wait(conn, request, reply.dribble):
+                        return False
+                    conn.sendall(reply.body[i : i + 1])
+            else:
+                conn.sendall(head + reply.body)
+        except OSError:
+            request.hung_up = True
+            return False
+        return True

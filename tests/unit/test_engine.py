@@ -1,0 +1,877 @@
+"""engine.Engine: keystrokes in, suggestions and messages out, against a fake server.
+
+Everything runs on one asyncio loop per test. The fake llama-server is an
+httpx.MockTransport handler that records requests, counts how many are in
+flight at once, and can hold replies back on an asyncio.Event to play a slow
+server. Tests wait for the engine's tasks to finish (``settle``), never for time
+to pass; the engine's clock is a fake one the tests move by hand.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+import pytest
+
+from llama_nvim.client import InfillClient
+from llama_nvim.config import Config
+from llama_nvim.engine import Counters, Engine
+from llama_nvim.problems import Kind, ServerProblem, describe
+from llama_nvim.protocol import RESPONSE_FIELDS
+from llama_nvim.render import RenderPlan
+
+ENDPOINT = "http://127.0.0.1:8012/infill"
+ANSWERS_AGAIN = ("llama.nvim: llama-server answers again", False)
+
+
+def error(kind: Kind, detail: str = "") -> tuple[str, bool]:
+    """The error message the user should get for one problem."""
+    return ("llama.nvim: " + describe(ServerProblem(kind, detail), ENDPOINT), True)
+
+
+class FakeEditor:
+    """Records what the engine asks the editor to do."""
+
+    def __init__(self) -> None:
+        self.shown: list[RenderPlan] = []
+        self.hidden = 0
+        self.messages: list[tuple[str, bool]] = []
+
+    def show(self, plan: RenderPlan) -> None:
+        self.shown.append(plan)
+
+    def hide(self) -> None:
+        self.hidden += 1
+
+    def notify(self, message: str, *, error: bool) -> None:
+        self.messages.append((message, error))
+
+
+class Clock:
+    """The engine's clock, moved by the test."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def ok(content: str, **fields: Any) -> httpx.Response:
+    data = {
+        "content": content,
+        "tokens_cached": 30,
+        "timings/prompt_n": 3,
+        "timings/prompt_ms": 1.0,
+        "timings/predicted_n": 2,
+        "timings/predicted_ms": 2.0,
+        "timings/cache_n": 27,
+    }
+    data.update(fields)
+    return httpx.Response(200, json=data)
+
+
+def refused(request: dict[str, Any]) -> httpx.Response:
+    raise httpx.ConnectError("[Errno 111] Connection refused")
+
+
+class FakeServer:
+    """A llama-server stand-in for httpx.MockTransport."""
+
+    def __init__(self) -> None:
+        self.bodies: list[dict[str, Any]] = []
+        self.active = 0
+        self.peak = 0
+        self.cancelled = 0
+        self.arrived = asyncio.Event()
+        # When set, every request waits for this event before it is answered.
+        self.gate: asyncio.Event | None = None
+        # Loop turns a request takes to close once cancelled (a real connection
+        # close yields to the loop: anyio's SocketStream.aclose awaits sleep(0)).
+        self.close_turns = 0
+        self.answer: Callable[[dict[str, Any]], httpx.Response] = lambda body: ok(
+            "completion of " + body["prompt"]
+        )
+
+    async def handle(self, request: httpx.Request) -> httpx.Response:
+        body = json.loads(request.content)
+        self.bodies.append(body)
+        self.active += 1
+        self.peak = max(self.peak, self.active)
+        try:
+            self.arrived.set()
+            if self.gate is not None:
+                await self.gate.wait()
+            return self.answer(body)
+        except asyncio.CancelledError:
+            self.cancelled += 1
+            raise
+        finally:
+            for _ in range(self.close_turns):
+                await asyncio.sleep(0)  # one loop turn, not a timed wait
+            self.active -= 1
+
+    async def next_request(self) -> dict[str, Any]:
+        """Wait until a request reaches the server; return its body."""
+        await self.arrived.wait()
+        self.arrived.clear()
+        return self.bodies[-1]
+
+
+def make_engine(
+    server: FakeServer, config: Config | None = None, clock: Clock | None = None
+) -> tuple[Engine, FakeEditor]:
+    editor = FakeEditor()
+    client = InfillClient(ENDPOINT, transport=httpx.MockTransport(server.handle))
+    engine = Engine(config or Config(debounce_ms=0), editor, client, clock=clock or Clock())
+    return engine, editor
+
+
+def event(
+    before: str = "x = ",
+    after: str = "",
+    *,
+    above: tuple[str, ...] = ("def f():",),
+    below: tuple[str, ...] = (),
+    tick: int = 1,
+    manual: bool = False,
+    filetype: str = "python",
+) -> dict[str, Any]:
+    return {
+        "buf": 1,
+        "tick": tick,
+        "row": len(above),
+        "col": len(before.encode("utf-8", "surrogateescape")),
+        "above": list(above),
+        "before": before,
+        "after": after,
+        "below": list(below),
+        "filename": "m.py",
+        "filetype": filetype,
+        "vcol": len(before),
+        "tabstop": 8,
+        "manual": manual,
+    }
+
+
+async def settle() -> None:
+    """Wait until every task but this one has finished; re-raise any that failed."""
+    current = asyncio.current_task()
+    while True:
+        others = {task for task in asyncio.all_tasks() if task is not current}
+        if not others:
+            return
+        done, pending = await asyncio.wait(others, timeout=5)
+        assert not pending, f"tasks still pending after 5 s: {pending}"
+        for task in done:
+            if not task.cancelled() and task.exception() is not None:
+                raise AssertionError(f"engine task failed: {task.exception()!r}")
+
+
+async def turns(n: int) -> None:
+    """Let the event loop run ``n`` iterations (no timed wait)."""
+    for _ in range(n):
+        await asyncio.sleep(0)
+
+
+async def finish(engine: Engine) -> None:
+    await settle()
+    await engine.close()
+
+
+# -- the happy path --------------------------------------------------------------------------
+
+
+def test_keystroke_shows_the_filtered_suggestion() -> None:
+    async def main() -> tuple[Engine, FakeEditor]:
+        server = FakeServer()
+        server.answer = lambda body: ok("foo()\n\n\n")
+        engine, editor = make_engine(server, Config(debounce_ms=0, show_info=1))
+        engine.on_keystroke(event("x = ", tick=5))
+        await finish(engine)
+        return engine, editor
+
+    engine, editor = asyncio.run(main())
+    (plan,) = editor.shown
+    assert plan.lines == ["foo()"]
+    assert plan.snapshot.position == (1, 5, 1, 4)
+    assert plan.snapshot.before == "x = "
+    assert plan.show_info == 1
+    assert engine.counters.requests == 1
+    assert engine.counters.shown == 1
+    assert editor.messages == []
+
+
+def test_request_body_is_built_from_the_event_and_config() -> None:
+    config = Config(
+        debounce_ms=0,
+        n_predict=64,
+        t_max_prompt_ms=222,
+        t_max_predict_ms=999,
+        t_max_predict_ms_first=111,
+        id_slot=2,
+        stop_strings=("\n\n",),
+    )
+
+    async def main() -> dict[str, Any]:
+        server = FakeServer()
+        engine, _ = make_engine(server, config)
+        engine.on_keystroke(
+            event(
+                "    return a",
+                "",
+                above=("def f():", "    a = 1"),
+                below=("", "print(f())"),
+            )
+        )
+        await finish(engine)
+        return server.bodies[0]
+
+    body = asyncio.run(main())
+    assert body["input_prefix"] == "def f():\n    a = 1\n"
+    assert body["prompt"] == "    return a"
+    assert body["input_suffix"] == "\n\nprint(f())\n"
+    assert body["n_indent"] == 4
+    assert body["n_predict"] == 64
+    assert body["t_max_prompt_ms"] == 222
+    assert body["t_max_predict_ms"] == 111
+    assert body["id_slot"] == 2
+    assert body["stop"] == ["\n\n"]
+    assert body["samplers"] == ["top_k", "top_p", "infill"]
+    assert body["cache_prompt"] is True
+    assert body["response_fields"] == list(RESPONSE_FIELDS)
+    assert body["input_extra"] == []
+
+
+def test_n_indent_is_zero_on_a_blank_line() -> None:
+    async def main() -> dict[str, Any]:
+        server = FakeServer()
+        engine, _ = make_engine(server)
+        engine.on_keystroke(event("        "))
+        await finish(engine)
+        return server.bodies[0]
+
+    assert asyncio.run(main())["n_indent"] == 0
+
+
+def test_undecodable_bytes_in_the_buffer_are_sent_as_replacement_characters() -> None:
+    bad = b"\xff".decode("utf-8", "surrogateescape")
+
+    async def main() -> dict[str, Any]:
+        server = FakeServer()
+        engine, editor = make_engine(server)
+        engine.on_keystroke(event(f"s = '{bad}", above=(f"# {bad}",)))
+        await finish(engine)
+        assert len(editor.shown) == 1
+        return server.bodies[0]
+
+    body = asyncio.run(main())
+    assert body["prompt"] == "s = '\ufffd"
+    assert body["input_prefix"] == "# \ufffd\n"
+
+
+def test_info_text_uses_the_servers_context_size() -> None:
+    async def main() -> FakeEditor:
+        server = FakeServer()
+        engine, editor = make_engine(server)
+        engine.n_ctx = 4096
+        engine.on_keystroke(event())
+        await finish(engine)
+        return editor
+
+    (plan,) = asyncio.run(main()).shown
+    assert plan.info.startswith("llama: ctx 30/4096 | reused 27, computed 3")
+
+
+def test_counters_accumulate_server_timings() -> None:
+    async def main() -> Counters:
+        server = FakeServer()
+        engine, _ = make_engine(server)
+        for text in ("a", "ab", "abc"):
+            engine.on_keystroke(event(text))
+            await settle()
+        await engine.close()
+        return engine.counters
+
+    counters = asyncio.run(main())
+    assert counters.as_dict() == {
+        "events": 3,
+        "requests": 3,
+        "cancelled": 0,
+        "failed": 0,
+        "shown": 3,
+        "dropped_stale": 0,
+        "dropped_filtered": 0,
+        "prompt_n": 9,
+        "cache_n": 81,
+    }
+
+
+# -- superseding, cancellation, staleness -------------------------------------------------------
+
+
+def test_keystroke_supersedes_the_in_flight_request() -> None:
+    async def main() -> tuple[Engine, FakeEditor, FakeServer]:
+        server = FakeServer()
+        server.gate = asyncio.Event()
+        engine, editor = make_engine(server)
+        engine.on_keystroke(event("x = "))
+        await server.next_request()
+        engine.on_keystroke(event("x = 1", tick=2))
+        assert (await server.next_request())["prompt"] == "x = 1"
+        server.gate.set()
+        await finish(engine)
+        return engine, editor, server
+
+    engine, editor, server = asyncio.run(main())
+    assert server.cancelled == 1
+    assert engine.counters.cancelled == 1
+    assert engine.counters.requests == 2
+    assert [plan.lines for plan in editor.shown] == [["completion of x = 1"]]
+    assert server.peak == 1
+
+
+def test_typing_while_the_server_is_slow_keeps_one_request_in_flight() -> None:
+    async def main() -> tuple[Engine, FakeEditor, FakeServer]:
+        server = FakeServer()
+        server.gate = asyncio.Event()
+        engine, editor = make_engine(server)
+        for i in range(10):
+            engine.on_keystroke(event("x = " + "1" * i, tick=i))
+            await server.next_request()
+        server.gate.set()
+        await finish(engine)
+        return engine, editor, server
+
+    engine, editor, server = asyncio.run(main())
+    assert server.peak == 1
+    assert engine.counters.requests == 10
+    assert engine.counters.cancelled == 9
+    assert server.cancelled == 9
+    assert [plan.snapshot.tick for plan in editor.shown] == [9]
+
+
+def test_burst_of_keystrokes_sends_only_the_last() -> None:
+    async def main() -> tuple[Engine, FakeEditor, FakeServer]:
+        server = FakeServer()
+        engine, editor = make_engine(server)
+        for i in range(20):
+            engine.on_keystroke(event("y" * i, tick=i))
+        await finish(engine)
+        return engine, editor, server
+
+    engine, editor, server = asyncio.run(main())
+    assert [body["prompt"] for body in server.bodies] == ["y" * 19]
+    assert [plan.snapshot.tick for plan in editor.shown] == [19]
+    assert engine.counters.events == 20
+
+
+@pytest.mark.parametrize("gap", [0, 1])
+def test_new_request_waits_for_a_cancelled_one_that_is_still_closing(gap: int) -> None:
+    # Two keystrokes while the first request is still closing its connection:
+    # the third keystroke's request must not start before the first has closed.
+    async def main() -> FakeServer:
+        server = FakeServer()
+        server.gate = asyncio.Event()
+        server.close_turns = 2
+        engine, _ = make_engine(server)
+        engine.on_keystroke(event("a"))
+        await server.next_request()
+        engine.on_keystroke(event("ab", tick=2))
+        await turns(gap)
+        engine.on_keystroke(event("abc", tick=3))
+        await server.next_request()
+        server.gate.set()
+        await finish(engine)
+        return server
+
+    server = asyncio.run(main())
+    assert server.peak == 1
+
+
+def test_reply_arriving_after_a_newer_keystroke_is_dropped_as_stale() -> None:
+    async def main() -> tuple[Engine, FakeEditor]:
+        server = FakeServer()
+        engine, editor = make_engine(server)
+
+        def answer(body: dict[str, Any]) -> httpx.Response:
+            # The user types on while the reply is on its way; this keystroke
+            # wants no request (long text right of the cursor).
+            engine.on_keystroke(event("x = ", "y" * 40, tick=2))
+            return ok("stale")
+
+        server.answer = answer
+        engine.on_keystroke(event("x = "))
+        await finish(engine)
+        return engine, editor
+
+    engine, editor = asyncio.run(main())
+    assert editor.shown == []
+    assert engine.counters.dropped_stale == 1
+    assert engine.counters.requests == 1
+
+
+def test_reply_arriving_as_insert_mode_is_left_is_not_shown() -> None:
+    async def main() -> tuple[Engine, FakeEditor]:
+        server = FakeServer()
+        server.gate = asyncio.Event()
+        engine, editor = make_engine(server)
+        engine.on_keystroke(event())
+        await server.next_request()
+        server.gate.set()
+        engine.on_cancel()
+        await finish(engine)
+        return engine, editor
+
+    engine, editor = asyncio.run(main())
+    assert editor.shown == []
+    assert engine.counters.dropped_stale + engine.counters.cancelled == 1
+
+
+def test_cancel_drops_the_in_flight_request() -> None:
+    async def main() -> tuple[Engine, FakeEditor, FakeServer]:
+        server = FakeServer()
+        server.gate = asyncio.Event()
+        engine, editor = make_engine(server)
+        engine.on_keystroke(event())
+        await server.next_request()
+        engine.on_cancel()
+        await settle()
+        server.gate.set()
+        await finish(engine)
+        return engine, editor, server
+
+    engine, editor, server = asyncio.run(main())
+    assert server.cancelled == 1
+    assert engine.counters.cancelled == 1
+    assert editor.shown == []
+
+
+def test_close_cancels_pending_work() -> None:
+    async def main() -> tuple[Engine, FakeEditor, FakeServer]:
+        server = FakeServer()
+        server.gate = asyncio.Event()
+        engine, editor = make_engine(server)
+        engine.on_keystroke(event())
+        await server.next_request()
+        await engine.close()
+        await settle()
+        return engine, editor, server
+
+    engine, editor, server = asyncio.run(main())
+    assert server.cancelled == 1
+    assert engine.counters.cancelled == 1
+    assert editor.shown == []
+
+
+# -- debounce -------------------------------------------------------------------------------------
+
+
+def test_typed_keystroke_waits_for_the_debounce_and_a_cancel_sends_nothing() -> None:
+    async def main() -> tuple[Engine, FakeServer]:
+        server = FakeServer()
+        engine, _ = make_engine(server, Config(debounce_ms=5000))
+        engine.on_keystroke(event())
+        await turns(20)
+        assert server.bodies == []
+        engine.on_cancel()
+        await finish(engine)
+        return engine, server
+
+    engine, server = asyncio.run(main())
+    assert server.bodies == []
+    assert engine.counters.requests == 0
+
+
+def test_manual_trigger_skips_the_debounce() -> None:
+    async def main() -> FakeEditor:
+        server = FakeServer()
+        engine, editor = make_engine(server, Config(debounce_ms=5000))
+        engine.on_keystroke(event(manual=True))
+        await server.next_request()
+        await finish(engine)
+        return editor
+
+    assert len(asyncio.run(main()).shown) == 1
+
+
+# -- filtering ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("content", "after", "below", "lines"),
+    [
+        ("foo\n\n  \n", "", (), ["foo"]),
+        ("a\r\nb\r\n", "", (), ["a", "b"]),
+        ("a\nb\nc", "", ("b", "c", "d"), ["a"]),
+        ("   \n\t\n", "", (), None),
+        ("", "", (), None),
+        ("):", "):", (), None),
+    ],
+)
+def test_filtering_is_applied_to_replies(
+    content: str, after: str, below: tuple[str, ...], lines: list[str] | None
+) -> None:
+    async def main() -> tuple[Engine, FakeEditor]:
+        server = FakeServer()
+        server.answer = lambda body: ok(content)
+        engine, editor = make_engine(server)
+        engine.on_keystroke(event("f(x", after, below=below))
+        await finish(engine)
+        return engine, editor
+
+    engine, editor = asyncio.run(main())
+    if lines is None:
+        assert editor.shown == []
+        assert engine.counters.dropped_filtered == 1
+    else:
+        assert [plan.lines for plan in editor.shown] == [lines]
+        assert engine.counters.dropped_filtered == 0
+
+
+# -- when no request is wanted ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("config", "ev"),
+    [
+        (Config(debounce_ms=0, enable_at_startup=False), event()),
+        (Config(debounce_ms=0, enable_at_startup=False), event(manual=True)),
+        (Config(debounce_ms=0, disabled_filetypes=("python",)), event()),
+        (Config(debounce_ms=0, disabled_filetypes=("python",)), event(manual=True)),
+        (Config(debounce_ms=0, auto_fim=False), event()),
+        (Config(debounce_ms=0, max_line_suffix=8), event("f(", "a, b, c, d)")),
+        (Config(debounce_ms=0, max_line_suffix=0), event("f(", ")")),
+    ],
+)
+def test_no_request_when_not_wanted(config: Config, ev: dict[str, Any]) -> None:
+    async def main() -> tuple[Engine, FakeServer]:
+        server = FakeServer()
+        engine, _ = make_engine(server, config)
+        engine.on_keystroke(ev)
+        await finish(engine)
+        return engine, server
+
+    engine, server = asyncio.run(main())
+    assert server.bodies == []
+    assert engine.counters.requests == 0
+    assert engine.counters.events == 1
+
+
+@pytest.mark.parametrize(
+    ("config", "ev"),
+    [
+        (Config(debounce_ms=0, auto_fim=False), event(manual=True)),
+        (Config(debounce_ms=0), event("f(", "a, b, c, d)", manual=True)),
+        (Config(debounce_ms=0, max_line_suffix=8), event("f(", "12345678")),
+        (Config(debounce_ms=0, disabled_filetypes=("markdown",)), event()),
+    ],
+)
+def test_request_when_wanted(config: Config, ev: dict[str, Any]) -> None:
+    async def main() -> FakeServer:
+        server = FakeServer()
+        engine, _ = make_engine(server, config)
+        engine.on_keystroke(ev)
+        await finish(engine)
+        return server
+
+    assert len(asyncio.run(main()).bodies) == 1
+
+
+def test_disabling_cancels_the_request_and_hides_the_suggestion() -> None:
+    async def main() -> tuple[Engine, FakeEditor, FakeServer]:
+        server = FakeServer()
+        server.gate = asyncio.Event()
+        engine, editor = make_engine(server)
+        engine.on_keystroke(event())
+        await server.next_request()
+        engine.set_enabled(False)
+        await settle()
+        server.gate.set()
+        engine.on_keystroke(event("x = 2", tick=2))
+        await finish(engine)
+        return engine, editor, server
+
+    engine, editor, server = asyncio.run(main())
+    assert not engine.enabled
+    assert editor.hidden == 1
+    assert editor.shown == []
+    assert server.cancelled == 1
+    assert len(server.bodies) == 1
+
+
+def test_enabling_after_startup_disabled_allows_requests() -> None:
+    async def main() -> FakeServer:
+        server = FakeServer()
+        engine, _ = make_engine(server, Config(debounce_ms=0, enable_at_startup=False))
+        engine.on_keystroke(event())
+        await settle()
+        engine.set_enabled(True)
+        engine.on_keystroke(event(tick=2))
+        await finish(engine)
+        return server
+
+    assert len(asyncio.run(main()).bodies) == 1
+
+
+def test_toggling_auto_fim_at_runtime() -> None:
+    async def main() -> FakeServer:
+        server = FakeServer()
+        engine, _ = make_engine(server)
+        engine.auto_fim = False
+        engine.on_keystroke(event())
+        await settle()
+        engine.auto_fim = True
+        engine.on_keystroke(event(tick=2))
+        await finish(engine)
+        return server
+
+    assert [body["prompt"] for body in asyncio.run(main()).bodies] == ["x = "]
+
+
+# -- errors and their reporting -------------------------------------------------------------------
+
+
+def test_twenty_keystrokes_against_a_refused_connection_give_one_message_and_back_off() -> None:
+    async def main() -> tuple[Engine, FakeEditor, FakeServer]:
+        server = FakeServer()
+        server.answer = refused
+        clock = Clock()
+        engine, editor = make_engine(server, clock=clock)
+        for i in range(20):
+            clock.now = i / 10
+            engine.on_keystroke(event("x" * (i + 1), tick=i))
+            await settle()
+        await engine.close()
+        return engine, editor, server
+
+    engine, editor, server = asyncio.run(main())
+    assert editor.messages == [error(Kind.UNREACHABLE, "[Errno 111] Connection refused")]
+    # Backoff 0.5 s, 1 s, 2 s: requests at t = 0, 0.5 and 1.5 s only.
+    assert len(server.bodies) == 3
+    assert engine.counters.requests == 3
+    assert engine.counters.failed == 3
+    assert engine.counters.events == 20
+    assert editor.shown == []
+
+
+def test_success_after_an_outage_gives_one_answers_again_message() -> None:
+    async def main() -> tuple[Engine, FakeEditor]:
+        server = FakeServer()
+        server.answer = refused
+        clock = Clock()
+        engine, editor = make_engine(server, clock=clock)
+        engine.on_keystroke(event("a"))
+        await settle()
+        server.answer = lambda body: ok("ok")
+        clock.now = 10.0
+        for i in range(5):
+            engine.on_keystroke(event("a" * (i + 2), tick=i + 2))
+            await settle()
+        await engine.close()
+        return engine, editor
+
+    engine, editor = asyncio.run(main())
+    assert editor.messages == [
+        error(Kind.UNREACHABLE, "[Errno 111] Connection refused"),
+        ANSWERS_AGAIN,
+    ]
+    assert len(editor.shown) == 5
+
+
+def test_keystrokes_during_backoff_send_nothing_until_the_retry_time() -> None:
+    async def main() -> FakeServer:
+        server = FakeServer()
+        server.answer = refused
+        clock = Clock()
+        engine, _ = make_engine(server, clock=clock)
+        engine.on_keystroke(event("a"))
+        await settle()
+        server.answer = lambda body: ok("ok")
+        clock.now = 0.49
+        engine.on_keystroke(event("ab", tick=2))
+        await settle()
+        assert len(server.bodies) == 1
+        clock.now = 0.5
+        engine.on_keystroke(event("abc", tick=3))
+        await finish(engine)
+        return server
+
+    assert [body["prompt"] for body in asyncio.run(main()).bodies] == ["a", "abc"]
+
+
+def test_manual_trigger_ignores_the_backoff() -> None:
+    async def main() -> tuple[FakeEditor, FakeServer]:
+        server = FakeServer()
+        server.answer = refused
+        engine, editor = make_engine(server)
+        engine.on_keystroke(event("a"))
+        await settle()
+        server.answer = lambda body: ok("ok")
+        engine.on_keystroke(event("a", tick=2, manual=True))
+        await finish(engine)
+        return editor, server
+
+    editor, server = asyncio.run(main())
+    assert len(server.bodies) == 2
+    assert len(editor.shown) == 1
+    assert editor.messages[-1] == ANSWERS_AGAIN
+
+
+@pytest.mark.parametrize(
+    ("status", "server_message", "kind"),
+    [
+        (401, "Invalid API Key", Kind.UNAUTHORIZED),
+        (501, "This server does not support infill.", Kind.NO_FIM),
+        (404, "File Not Found", Kind.NOT_FOUND),
+        (500, "boom", Kind.SERVER_ERROR),
+        (400, "context too long", Kind.BAD_REQUEST),
+    ],
+)
+def test_http_error_is_reported_once(status: int, server_message: str, kind: Kind) -> None:
+    body = {"error": {"code": status, "message": server_message}}
+
+    async def main() -> tuple[Engine, FakeEditor]:
+        server = FakeServer()
+        server.answer = lambda _: httpx.Response(status, json=body)
+        clock = Clock()
+        engine, editor = make_engine(server, clock=clock)
+        for i in range(5):
+            clock.now = 100.0 * i  # past any backoff: every keystroke is sent
+            engine.on_keystroke(event("x" * (i + 1), tick=i))
+            await settle()
+        await engine.close()
+        return engine, editor
+
+    engine, editor = asyncio.run(main())
+    assert editor.messages == [error(kind, f"HTTP {status}: {server_message}")]
+    assert engine.counters.requests == 5
+    assert engine.counters.failed == 5
+    assert editor.shown == []
+
+
+def test_loading_model_is_quiet() -> None:
+    async def main() -> tuple[Engine, FakeEditor]:
+        server = FakeServer()
+        server.answer = lambda _: httpx.Response(
+            503, json={"error": {"code": 503, "message": "Loading model"}}
+        )
+        clock = Clock()
+        engine, editor = make_engine(server, clock=clock)
+        for i in range(5):
+            clock.now = float(i)
+            engine.on_keystroke(event("x" * (i + 1), tick=i))
+            await settle()
+        server.answer = lambda body: ok("ready")
+        clock.now = 10.0
+        engine.on_keystroke(event("done", tick=9))
+        await finish(engine)
+        return engine, editor
+
+    engine, editor = asyncio.run(main())
+    assert editor.messages == []
+    assert engine.counters.failed == 5
+    assert [plan.lines for plan in editor.shown] == [["ready"]]
+
+
+@pytest.mark.parametrize(
+    ("response", "detail"),
+    [
+        (httpx.Response(200, text="<html>proxy</html>"), "reply is not valid JSON"),
+        (httpx.Response(200, json={"content": 42}), "'content' is int, not a string"),
+        (
+            httpx.Response(200, json={"content": "x" * (1 << 20)}),
+            "reply larger than 1 MiB",
+        ),
+    ],
+)
+def test_bad_reply_is_reported_once_and_not_shown(response: httpx.Response, detail: str) -> None:
+    async def main() -> tuple[Engine, FakeEditor]:
+        server = FakeServer()
+        server.answer = lambda _: response
+        clock = Clock()
+        engine, editor = make_engine(server, clock=clock)
+        for i in range(3):
+            clock.now = 100.0 * i
+            engine.on_keystroke(event("x" * (i + 1), tick=i))
+            await settle()
+        await engine.close()
+        return engine, editor
+
+    engine, editor = asyncio.run(main())
+    assert editor.messages == [error(Kind.BAD_RESPONSE, detail)]
+    assert editor.shown == []
+    assert engine.counters.failed == 3
+
+
+def test_each_distinct_problem_gets_its_own_message() -> None:
+    async def main() -> FakeEditor:
+        server = FakeServer()
+        clock = Clock()
+        engine, editor = make_engine(server, clock=clock)
+        answers: list[Callable[[dict[str, Any]], httpx.Response]] = [
+            refused,
+            lambda _: httpx.Response(500, text="boom"),
+            refused,
+            lambda _: httpx.Response(500, text="boom"),
+        ]
+        for i, answer in enumerate(answers):
+            server.answer = answer
+            clock.now = 100.0 * i
+            engine.on_keystroke(event("x" * (i + 1), tick=i))
+            await settle()
+        await engine.close()
+        return editor
+
+    assert asyncio.run(main()).messages == [
+        error(Kind.UNREACHABLE, "[Errno 111] Connection refused"),
+        error(Kind.SERVER_ERROR, "HTTP 500: boom"),
+    ]
+
+
+def test_timeout_is_reported_and_not_shown() -> None:
+    async def main() -> tuple[Engine, FakeEditor]:
+        server = FakeServer()
+        server.gate = asyncio.Event()  # never opened
+        editor = FakeEditor()
+        client = InfillClient(
+            ENDPOINT, timeout_s=0.01, transport=httpx.MockTransport(server.handle)
+        )
+        engine = Engine(Config(debounce_ms=0), editor, client, clock=Clock())
+        engine.on_keystroke(event())
+        await finish(engine)
+        return engine, editor
+
+    engine, editor = asyncio.run(main())
+    assert editor.messages == [error(Kind.TIMEOUT, "after 0.01 s")]
+    assert engine.counters.failed == 1
+    assert engine.counters.cancelled == 0
+
+
+def test_last_problem_keeps_the_full_text_for_status() -> None:
+    async def main() -> Engine:
+        server = FakeServer()
+        server.answer = lambda _: httpx.Response(503, text="Loading model")
+        engine, editor = make_engine(server)
+        engine.on_keystroke(event())
+        await finish(engine)
+        assert editor.messages == []  # quiet, yet remembered
+        return engine
+
+    engine = asyncio.run(main())
+    expected = describe(ServerProblem(Kind.LOADING, "HTTP 503: Loading model"), ENDPOINT)
+    assert engine.last_problem == expected
+
+
+def test_no_last_problem_while_all_is_well() -> None:
+    async def main() -> Engine:
+        engine, _ = make_engine(FakeServer())
+        engine.on_keystroke(event())
+        await finish(engine)
+        return engine
+
+    assert asyncio.run(main()).last_problem == ""
