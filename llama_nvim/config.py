@@ -168,7 +168,12 @@ _RULES: dict[str, _Rule] = {
 
 assert set(_RULES) == {f.name for f in dataclasses.fields(Config)}, "every option needs a rule"
 
-KEYMAP_OPTIONS = ("keymap_trigger", "keymap_accept_full", "keymap_accept_line", "keymap_accept_word")
+KEYMAP_OPTIONS = (
+    "keymap_trigger",
+    "keymap_accept_full",
+    "keymap_accept_line",
+    "keymap_accept_word",
+)
 
 
 def _describe(value: Any) -> str:

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.fixtures.tiny_fim_model import build_model
 from tests.harness import (
     REPO,
     Editor,
@@ -15,7 +16,6 @@ from tests.harness import (
     free_port,
     register_plugin,
 )
-from tests.fixtures.tiny_fim_model import build_model
 
 
 @pytest.fixture(scope="session")

@@ -226,16 +226,13 @@ class Editor:
         return editor
 
     def _started(self) -> bool:
-        return bool(
-            self.lua("return package.loaded['llama_nvim'] ~= nil and require('llama_nvim').is_ready()")
-        )
+        code = "return package.loaded['llama_nvim'] ~= nil and require('llama_nvim').is_ready()"
+        return bool(self.lua(code))
 
     def close(self) -> None:
         try:
             self.nvim.command("qa!")
-        except (EOFError, OSError):
-            pass
-        except Exception:  # noqa: BLE001 - the child may already be gone
+        except Exception:  # the child may already be gone: EOFError, OSError, NvimError
             pass
         self.nvim.close()
 

@@ -6,6 +6,7 @@ server stands in only where a real one cannot be made slow or broken on cue.
 
 from __future__ import annotations
 
+import itertools
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -67,7 +68,7 @@ def test_at_most_one_request_in_flight(
     assert len(spans) >= 3
     # The server notices a hang-up within a few ms; a second request in flight
     # would overlap the first by most of its 150 ms.
-    overlaps = [prev[1] - cur[0] for prev, cur in zip(spans, spans[1:], strict=False)]
+    overlaps = [prev[1] - cur[0] for prev, cur in itertools.pairwise(spans)]
     assert max(overlaps) < 0.03, overlaps
 
 
@@ -184,7 +185,8 @@ def test_bad_config_is_reported_by_key_and_defaults_are_used(
     assert "g:llama_config.n_prefix must be" in messages
     assert "g:llama_config.show_info must be" in messages
     assert "g:llama_config.auto_fim must be" in messages
-    assert "keymap_accept_word" in messages and "<NoSuchKey>" in messages
+    assert "keymap_accept_word" in messages
+    assert "<NoSuchKey>" in messages
     assert count(messages, "n_prefix") == 1
 
     editor.set_text("def f():\n")
