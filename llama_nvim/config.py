@@ -55,8 +55,21 @@ class Config:
     timeout_ms: int = 5000
     # Server slot to pin (-1: let the server pick the most similar slot).
     id_slot: int = -1
-    # Filetypes for which no suggestion is ever requested.
+    # Filetypes for which no suggestion is ever requested and nothing is gathered.
     disabled_filetypes: tuple[str, ...] = ()
+    # Extra file globs never sent to the server (added to the built-in secrets list).
+    exclude_globs: tuple[str, ...] = ()
+    # Ring chunks more alike than this (word Jaccard) replace one another.
+    ring_similarity: float = 0.9
+    # The server's -b/--batch-size: what it reserves of n_ctx besides the extra context.
+    n_batch: int = 1024
+    # After a suggestion shows, fetch the one for after accepting it (cache only).
+    speculative: bool = True
+    # "fifo" keeps the extra context append-only (cache friendly); "mru" rebuilds
+    # it most-recently-used first on every request (the benchmark's naive baseline).
+    ring_order: str = "fifo"
+    # CA bundle file to verify an https endpoint's certificate with.
+    ca_bundle: str = ""
     # Byte caps on the local context sent per request (huge files, minified lines).
     max_prefix_bytes: int = 32768
     max_suffix_bytes: int = 8192
@@ -125,6 +138,26 @@ def _str_list() -> _Rule:
     return _Rule(check, "a list of strings")
 
 
+def _float(minimum: float, maximum: float) -> _Rule:
+    def check(value: Any) -> float:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise _Invalid
+        if not minimum <= value <= maximum:
+            raise _Invalid
+        return float(value)
+
+    return _Rule(check, f"a number {minimum:g}..{maximum:g}")
+
+
+def _choice(*choices: str) -> _Rule:
+    def check(value: Any) -> str:
+        if value not in choices:
+            raise _Invalid
+        return str(value)
+
+    return _Rule(check, "one of " + ", ".join(repr(c) for c in choices))
+
+
 def _url() -> _Rule:
     def check(value: Any) -> str:
         if not isinstance(value, str) or not value.startswith(("http://", "https://")):
@@ -161,6 +194,12 @@ _RULES: dict[str, _Rule] = {
     "timeout_ms": _int(100, 600_000),
     "id_slot": _int(-1),
     "disabled_filetypes": _str_list(),
+    "exclude_globs": _str_list(),
+    "ring_similarity": _float(0.0, 1.0),
+    "n_batch": _int(16),
+    "speculative": _bool(),
+    "ring_order": _choice("fifo", "mru"),
+    "ca_bundle": _str(),
     "max_prefix_bytes": _int(0),
     "max_suffix_bytes": _int(0),
     "max_line_bytes": _int(16),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -52,6 +53,7 @@ class Snapshot:
     below: tuple[str, ...]
     filename: str = ""
     filetype: str = ""
+    cwd: str = ""
     vcol: int = 0
     tabstop: int = 8
     manual: bool = False
@@ -70,6 +72,7 @@ class Snapshot:
             below=_lines(event.get("below")),
             filename=_str(event.get("filename")),
             filetype=_str(event.get("filetype")),
+            cwd=_str(event.get("cwd")),
             vcol=_int(event.get("vcol")),
             tabstop=max(1, _int(event.get("tabstop"), 8)),
             manual=bool(event.get("manual")),
@@ -118,6 +121,52 @@ def build_local_context(snapshot: Snapshot) -> LocalContext:
     )
 
 
-def join_lines(lines: Sequence[str]) -> str:
-    """Inverse of splitting a suggestion into lines."""
-    return "\n".join(lines)
+def _truncate_bytes(text: str, limit: int, *, keep_end: bool = False) -> str:
+    data = text.encode("utf-8", "surrogatepass")
+    if len(data) <= limit:
+        return text
+    data = data[-limit:] if keep_end else data[:limit]
+    return data.decode("utf-8", "replace")
+
+
+def cap_lines_above(
+    lines: Sequence[str], count: int, max_bytes: int, max_line: int
+) -> tuple[str, ...]:
+    """The last ``count`` lines within ``max_bytes``, each cut to ``max_line`` bytes.
+
+    Mirrors the Lua side's capping exactly, so a context predicted here (the
+    state after an accept) gets the same cache key as the one Lua will send.
+    """
+    kept: list[str] = []
+    total = 0
+    for line in reversed(lines[max(0, len(lines) - count) :] if count else []):
+        line = _truncate_bytes(line, max_line)
+        total += len(line.encode("utf-8", "surrogatepass")) + 1
+        if total > max_bytes:
+            break
+        kept.append(line)
+    kept.reverse()
+    return tuple(kept)
+
+
+def accepted_snapshot(
+    snapshot: Snapshot,
+    lines: Sequence[str],
+    *,
+    n_prefix: int,
+    max_prefix_bytes: int,
+    max_line_bytes: int,
+) -> Snapshot:
+    """The editor state right after ``lines`` are accepted at ``snapshot``'s cursor."""
+    if len(lines) == 1:
+        above = snapshot.above
+        before = snapshot.before + lines[0]
+    else:
+        above = (*snapshot.above, snapshot.before + lines[0], *lines[1:-1])
+        before = lines[-1]
+    return dataclasses.replace(
+        snapshot,
+        above=cap_lines_above(above, n_prefix, max_prefix_bytes, max_line_bytes),
+        before=_truncate_bytes(before, max_line_bytes, keep_end=True),
+        manual=False,
+    )

@@ -1,27 +1,40 @@
 """The core: keystroke in, suggestion out.
 
 Data flows one way: an editor event becomes a Snapshot, the Snapshot a local
-context and a request, the reply is filtered and turned into a RenderPlan for
-the editor. The engine owns the only state that spans keystrokes: the sequence
-number that makes older replies stale, the one task allowed in flight, and the
-problem reporter. It never blocks: all waiting happens in asyncio tasks.
+context; the context is answered from the suggestion cache or by a request
+carrying the ring's extra context; the reply is filtered and turned into a
+RenderPlan for the editor. The engine owns the state that spans keystrokes: the
+sequence number that makes older replies stale, the one request allowed in
+flight, the ring, the cache and the problem reporter. It never blocks: all
+waiting happens in asyncio tasks.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from .cache import SuggestionCache
 from .client import InfillClient
 from .config import Config
-from .context import Snapshot, build_local_context
+from .context import LocalContext, Snapshot, accepted_snapshot, build_local_context, clean_text
 from .filtering import suggestion_lines
+from .privacy import Privacy
 from .problems import ProblemReporter, ServerProblem, describe
-from .protocol import Completion, build_infill_body
+from .protocol import Completion, ExtraChunk, build_infill_body, build_priming_body
 from .render import RenderPlan, Stats, info_text
+from .ring import Ring, line_set, project_of, relative_name
+from .tokens import TokenCounter
+
+# The user counts as idle this long after their last keystroke in insert mode.
+IDLE_AFTER_S = 3.0
+# Room left in the extra-context budget for tokenizer differences (we count
+# with cl100k, the server with the model's own) and the per-request framing.
+_BUDGET_SLACK = 0.9
+_BUDGET_FRAMING = 32
 
 
 class Editor(Protocol):
@@ -46,10 +59,16 @@ class Counters:
     cancelled: int = 0
     failed: int = 0
     shown: int = 0
+    cache_hits: int = 0
     dropped_stale: int = 0
     dropped_filtered: int = 0
+    speculative: int = 0
+    speculative_adopted: int = 0
+    primes: int = 0
+    chunks_offered: int = 0
     prompt_n: int = 0
     cache_n: int = 0
+    sent_tokens: int = 0
 
     def as_dict(self) -> dict[str, int]:
         """Plain dict for RPC."""
@@ -66,37 +85,126 @@ class Engine:
         client: InfillClient,
         *,
         clock: Callable[[], float] = time.monotonic,
+        tokens: TokenCounter | None = None,
     ) -> None:
         self.config = config
         self.enabled = config.enable_at_startup
         self.auto_fim = config.auto_fim
         self.counters = Counters()
+        self.client = client
         self.n_ctx = 0
         # The full text of the last problem, for :LlamaStatus (messages shown
         # while typing are cut to the command line's width).
         self.last_problem = ""
+        self.tokens = tokens or TokenCounter()
+        self.ring = Ring(
+            config.ring_n_chunks,
+            count_tokens=self.tokens.count,
+            similarity=config.ring_similarity,
+        )
+        self.cache = SuggestionCache(config.max_cache_keys)
+        self.privacy = Privacy(config.exclude_globs, config.disabled_filetypes)
         self._editor = editor
-        self.client = client
         self._clock = clock
         self._reporter = ProblemReporter()
         self._seq = 0
-        self._task: asyncio.Task[None] | None = None
+        self._task: asyncio.Task[None] | None = None  # the user's request, or priming
+        self._speculation: asyncio.Task[None] | None = None
+        self._speculation_key: tuple[str, str, str] | None = None
+        self._background: set[asyncio.Task[Any]] = set()
+        self._in_insert = False
+        self._last_keystroke = float("-inf")
+        self._project = ""
+        self._projects: dict[str, str] = {}
 
-    # -- events ----------------------------------------------------------------
+    @property
+    def naive(self) -> bool:
+        """The benchmark's baseline: no priming, no ordering for the KV cache."""
+        return self.config.ring_order == "mru"
+
+    # -- lifecycle -----------------------------------------------------------------
+
+    def start(self) -> None:
+        """Start the background work: tokenizer load, server props, ring updates."""
+        self._spawn(self._load_tokenizer())
+        self._spawn(self.refresh_props())
+        if self.config.ring_n_chunks and not self.naive:
+            self._spawn(self._ring_loop())
+
+    async def close(self) -> None:
+        """Cancel pending work and close the connection."""
+        self._supersede()
+        tasks = {t for t in (self._task, self._speculation, *self._background) if t is not None}
+        for task in tasks:
+            task.cancel()
+        if tasks:
+            await asyncio.wait(tasks)
+        await self.client.aclose()
+
+    def _spawn(self, coro: Coroutine[Any, Any, Any]) -> None:
+        task = asyncio.ensure_future(coro)
+        self._background.add(task)  # asyncio holds tasks weakly
+        task.add_done_callback(self._background.discard)
+
+    async def _load_tokenizer(self) -> None:
+        await asyncio.get_running_loop().run_in_executor(None, self.tokens.load)
+
+    async def refresh_props(self) -> None:
+        """Learn the server's context size (for the extra-context budget)."""
+        try:
+            props = await self.client.props()
+        except ServerProblem:
+            return  # a completion request will report the problem
+        self.n_ctx = props.n_ctx
+
+    # -- events --------------------------------------------------------------------
 
     def on_keystroke(self, event: Mapping[str, Any]) -> None:
         """The cursor moved or the text changed in insert mode (or Ctrl+F was pressed)."""
         self.counters.events += 1
+        self._in_insert = True
+        self._last_keystroke = self._clock()
         snapshot = Snapshot.from_event(event)
+        for chunk in event.get("chunks") or ():
+            if isinstance(chunk, Mapping):
+                self.on_chunk(chunk)
         seq = self._supersede()
         if not self._wanted(snapshot):
             return
+        self._project = self._project_for(snapshot.filename, snapshot.cwd)
+        context = build_local_context(snapshot)
+        if not snapshot.manual:
+            hit = self.cache.get(context)
+            if hit is not None:
+                self.counters.cache_hits += 1
+                self._show(snapshot, hit.lines, Stats(cached=True, ring=self._ring_info()))
+                self._speculate(snapshot, hit.lines)
+                return
         previous, self._task = self._task, None
-        self._task = asyncio.ensure_future(self._complete(seq, snapshot, previous))
+        self._task = asyncio.ensure_future(self._complete(seq, snapshot, context, previous))
 
     def on_cancel(self) -> None:
-        """Whatever is pending is no longer wanted (insert left, hint kept, menu shown)."""
+        """Whatever is pending is no longer wanted (hint kept by typing, menu shown)."""
         self._supersede()
+
+    def on_leave(self) -> None:
+        """Insert mode was left: the user is idle now."""
+        self._in_insert = False
+        self._supersede()
+
+    def on_chunk(self, event: Mapping[str, Any]) -> None:
+        """Text the user touched (yank, buffer enter/leave/save, cursor jump)."""
+        lines = event.get("lines")
+        filename = clean_text(str(event.get("filename") or ""))
+        filetype = str(event.get("filetype") or "")
+        if not isinstance(lines, list) or self.privacy.excluded(filename, filetype):
+            return
+        project = self._project_for(filename, clean_text(str(event.get("cwd") or "")))
+        text_lines = [clean_text(line) for line in lines if isinstance(line, str)]
+        if self.ring.offer(text_lines, relative_name(filename, project), project):
+            self.counters.chunks_offered += 1
+            if self.naive:
+                self.ring.admit_one()
 
     def set_enabled(self, enabled: bool) -> None:
         """:LlamaEnable / :LlamaDisable."""
@@ -105,14 +213,7 @@ class Engine:
             self._supersede()
             self._editor.hide()
 
-    async def close(self) -> None:
-        """Cancel pending work and close the connection."""
-        self._supersede()
-        if self._task is not None:
-            await asyncio.wait({self._task})
-        await self.client.aclose()
-
-    # -- internals ---------------------------------------------------------------
+    # -- deciding --------------------------------------------------------------------
 
     def _supersede(self) -> int:
         """Make every earlier reply stale and cancel the task that waits for one."""
@@ -122,9 +223,7 @@ class Engine:
         return self._seq
 
     def _wanted(self, snapshot: Snapshot) -> bool:
-        if not self.enabled:
-            return False
-        if snapshot.filetype in self.config.disabled_filetypes:
+        if not self.enabled or self.privacy.excluded(snapshot.filename, snapshot.filetype):
             return False
         if snapshot.manual:
             return True
@@ -133,8 +232,42 @@ class Engine:
         # Mid-line with real text to the right, a completion rarely fits.
         return len(snapshot.after) <= self.config.max_line_suffix
 
+    def _project_for(self, filename: str, cwd: str) -> str:
+        directory = filename.rpartition("/")[0] if filename else ""
+        key = f"{directory}\0{cwd}"
+        project = self._projects.get(key)
+        if project is None:
+            if len(self._projects) > 4096:
+                self._projects.clear()
+            project = self._projects[key] = project_of(filename, cwd)
+        return project
+
+    def _extra(self, context: LocalContext | None) -> list[ExtraChunk]:
+        if not self.n_ctx:
+            return []  # budget unknown until /props answers
+        n_ctx_budget = self.n_ctx - self.config.n_batch - 2 * self.config.n_predict
+        budget = int(n_ctx_budget * _BUDGET_SLACK) - _BUDGET_FRAMING
+        if budget <= 0:
+            return []
+        local = line_set(context.text) if context is not None else None
+        chunks = self.ring.extra_for(self._project, budget, local)
+        if self.naive:
+            chunks.reverse()  # most recently used first: reshuffles the cached prompt
+        return [chunk.to_extra() for chunk in chunks]
+
+    def _ring_info(self) -> str:
+        if not self.config.ring_n_chunks:
+            return ""
+        return self.ring.stats(self._project).describe()
+
+    # -- requests ----------------------------------------------------------------------
+
     async def _complete(
-        self, seq: int, snapshot: Snapshot, previous: asyncio.Task[None] | None
+        self,
+        seq: int,
+        snapshot: Snapshot,
+        context: LocalContext,
+        previous: asyncio.Task[None] | None,
     ) -> None:
         # At most one request in flight: wait until the superseded one has
         # really closed its connection before opening ours.
@@ -144,9 +277,17 @@ class Engine:
             await asyncio.sleep(self.config.debounce_ms / 1000)
         if not snapshot.manual and not self._reporter.may_request(self._clock()):
             return
+        if await self._settle_speculation(context) and not snapshot.manual:
+            # The speculative request was for exactly this state: use its answer.
+            hit = self.cache.get(context)
+            if hit is not None:
+                self.counters.speculative_adopted += 1
+                self._show(snapshot, hit.lines, Stats(cached=True, ring=self._ring_info()))
+                self._speculate(snapshot, hit.lines)
+                return
         body = build_infill_body(
-            build_local_context(snapshot),
-            (),
+            context,
+            self._extra(context),
             self.config,
             n_predict=self.config.n_predict,
             t_max_predict_ms=self.config.t_max_predict_ms_first,
@@ -154,16 +295,67 @@ class Engine:
         completion = await self._send(body)
         if completion is None:
             return
+        lines = suggestion_lines(completion.content, snapshot)
+        if lines is not None:
+            self.cache.put(context, lines)
         if seq != self._seq:
             self.counters.dropped_stale += 1
             return
-        lines = suggestion_lines(completion.content, snapshot)
         if lines is None:
             self.counters.dropped_filtered += 1
             return
-        self._show(snapshot, lines, Stats(n_ctx=self.n_ctx, completion=completion))
+        stats = Stats(n_ctx=self.n_ctx, completion=completion, ring=self._ring_info())
+        self._show(snapshot, lines, stats)
+        self._speculate(snapshot, lines)
 
-    async def _send(self, body: dict[str, Any]) -> Completion | None:
+    async def _settle_speculation(self, context: LocalContext) -> bool:
+        """Make room for a user request; True if the speculation was for ``context``."""
+        task = self._speculation
+        if task is None or task.done():
+            return False
+        if self._speculation_key == _key(context):
+            await asyncio.wait({task})
+            return True
+        task.cancel()
+        await asyncio.wait({task})
+        return False
+
+    def _speculate(self, snapshot: Snapshot, lines: list[str]) -> None:
+        """Fetch, into the cache only, the suggestion for after this one is accepted."""
+        if not self.config.speculative or not self.config.max_cache_keys:
+            return
+        after_accept = accepted_snapshot(
+            snapshot,
+            lines,
+            n_prefix=self.config.n_prefix,
+            max_prefix_bytes=self.config.max_prefix_bytes,
+            max_line_bytes=self.config.max_line_bytes,
+        )
+        context = build_local_context(after_accept)
+        if self.cache.get(context) is not None:
+            return
+        if self._speculation is not None and not self._speculation.done():
+            self._speculation.cancel()
+        self._speculation_key = _key(context)
+        self._speculation = asyncio.ensure_future(self._fetch_speculative(after_accept, context))
+
+    async def _fetch_speculative(self, snapshot: Snapshot, context: LocalContext) -> None:
+        self.counters.speculative += 1
+        body = build_infill_body(
+            context,
+            self._extra(context),
+            self.config,
+            n_predict=self.config.n_predict,
+            t_max_predict_ms=self.config.t_max_predict_ms,
+        )
+        completion = await self._send(body, quiet=True)
+        if completion is None:
+            return
+        lines = suggestion_lines(completion.content, snapshot)
+        if lines is not None:
+            self.cache.put(context, lines)
+
+    async def _send(self, body: dict[str, Any], *, quiet: bool = False) -> Completion | None:
         self.counters.requests += 1
         try:
             completion = await self.client.infill(body)
@@ -172,17 +364,55 @@ class Engine:
             raise
         except ServerProblem as problem:
             self.counters.failed += 1
+            if quiet:
+                return None  # background work: the user's own requests report problems
             self.last_problem = describe(problem, self.client.endpoint)
             if self._reporter.on_problem(problem, self._clock()):
                 self._editor.notify("llama.nvim: " + self.last_problem, error=True)
             return None
         if self._reporter.on_success():
             self._editor.notify("llama.nvim: llama-server answers again", error=False)
+        if not self.n_ctx:
+            self._spawn(self.refresh_props())
         self.counters.prompt_n += completion.timings.prompt_n
         self.counters.cache_n += completion.timings.cache_n
+        self.counters.sent_tokens += completion.tokens_evaluated
         return completion
 
     def _show(self, snapshot: Snapshot, lines: list[str], stats: Stats) -> None:
         self.counters.shown += 1
         plan = RenderPlan(snapshot, lines, info_text(stats), self.config.show_info)
         self._editor.show(plan)
+
+    # -- the ring's idle-time work ---------------------------------------------------------
+
+    def _idle(self) -> bool:
+        return not self._in_insert or self._clock() - self._last_keystroke > IDLE_AFTER_S
+
+    def _busy(self) -> bool:
+        return any(t is not None and not t.done() for t in (self._task, self._speculation))
+
+    async def _ring_loop(self) -> None:
+        """Every ring_update_ms, while the user is idle, admit one chunk and prime it."""
+        while True:
+            await asyncio.sleep(self.config.ring_update_ms / 1000)
+            if not self.ring.queued or not self._idle() or self._busy():
+                continue
+            chunk = self.ring.admit_one()
+            if chunk is None or not self.enabled or chunk.project != self._project:
+                continue
+            if not self._reporter.may_request(self._clock()):
+                continue
+            self._task = asyncio.ensure_future(self._prime())
+
+    async def _prime(self) -> None:
+        """Have the server compute the extra context now, while nobody waits."""
+        extra = self._extra(None)
+        if not extra:
+            return
+        self.counters.primes += 1
+        await self._send(build_priming_body(extra, self.config), quiet=True)
+
+
+def _key(context: LocalContext) -> tuple[str, str, str]:
+    return (context.prefix, context.prompt, context.suffix)

@@ -51,6 +51,9 @@ def report(
     auto_fim: bool,
     counters: dict[str, int],
     last_problem: str = "",
+    ring: str = "",
+    cache: int = 0,
+    tokens: str = "",
 ) -> list[str]:
     """The lines :LlamaStatus prints."""
     state = "enabled" if enabled else "disabled"
@@ -77,6 +80,8 @@ def report(
         lines.append(f"  FIM:       NOT supported: {describe(health.fim_problem, endpoint)}")
     elif health.fim_problem is not None:
         lines.append(f"  FIM:       unknown: {describe(health.fim_problem, endpoint)}")
+    if ring:
+        lines.append(f"  context:   {ring}; cache {cache} entries; tokens: {tokens}")
     if last_problem:
         lines.append(f"  last problem: {last_problem}")
     lines.append(

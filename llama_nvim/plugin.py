@@ -37,6 +37,9 @@ def _lua_options(config: Config, enabled: bool) -> dict[str, Any]:
         max_prefix_bytes=config.max_prefix_bytes,
         max_suffix_bytes=config.max_suffix_bytes,
         max_line_bytes=config.max_line_bytes,
+        ring_n_chunks=config.ring_n_chunks,
+        ring_chunk_size=config.ring_chunk_size,
+        ring_scope=config.ring_scope,
     )
     return options
 
@@ -97,23 +100,7 @@ class LlamaPlugin:
         if messages:
             # One message for all of them: a single prompt at start-up, not one per key.
             self._message("\n".join(messages), error=True)
-        self._spawn(self._fetch_props())
-
-    def _spawn(self, coro: Any) -> None:
-        # Keep a reference: asyncio holds tasks weakly.
-        task = asyncio.ensure_future(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-
-    async def _fetch_props(self) -> None:
-        from .problems import ServerProblem
-
-        assert self._engine is not None
-        try:
-            props = await self._engine.client.props()
-        except ServerProblem:
-            return  # the first completion request will report it
-        self._engine.n_ctx = props.n_ctx
+        self._engine.start()
 
     # -- events from the Lua half ------------------------------------------------------
 
@@ -125,6 +112,10 @@ class LlamaPlugin:
             return
         if kind in ("keystroke", "trigger"):
             engine.on_keystroke(payload)
+        elif kind == "chunk":
+            engine.on_chunk(payload)
+        elif kind == "leave":
+            engine.on_leave()
         else:
             engine.on_cancel()
 
@@ -172,7 +163,9 @@ class LlamaPlugin:
         """Report the endpoint, the server's health, model, n_ctx and FIM support."""
         self._start()
         if self._engine is not None:
-            self._spawn(self._report_status(self._engine))
+            task = asyncio.ensure_future(self._report_status(self._engine))
+            self._tasks.add(task)  # asyncio holds tasks weakly
+            task.add_done_callback(self._tasks.discard)
 
     async def _report_status(self, engine: Engine) -> None:
         from .health import check, report
@@ -187,6 +180,9 @@ class LlamaPlugin:
             auto_fim=engine.auto_fim,
             counters=engine.counters.as_dict(),
             last_problem=engine.last_problem,
+            ring=engine.ring.stats().describe(),
+            cache=len(engine.cache),
+            tokens=engine.tokens.problem or "cl100k (offline)",
         )
         self._nvim.exec_lua(
             "vim.api.nvim_echo({{table.concat(..., '\\n')}}, true, {})", lines, async_=True

@@ -88,6 +88,28 @@ def build_infill_body(
     }
 
 
+def build_priming_body(extra: Sequence[ExtraChunk], config: Config) -> dict[str, Any]:
+    """A request that only makes the server compute (and cache) the extra context.
+
+    Its prompt starts exactly like the next real request's, so that request
+    reuses everything up to the local context.
+    """
+    return {
+        "input_prefix": "",
+        "input_suffix": "",
+        "prompt": "",
+        "input_extra": [{"filename": c.filename, "text": c.text} for c in extra],
+        "n_predict": 0,
+        "samplers": [],
+        "stream": False,
+        "cache_prompt": True,
+        "t_max_prompt_ms": 1,
+        "t_max_predict_ms": 1,
+        "id_slot": config.id_slot,
+        "response_fields": list(RESPONSE_FIELDS),
+    }
+
+
 def _field(data: Mapping[str, Any], dotted: str) -> Any:
     """Read ``timings/prompt_n`` whether the server flattened it or nested it."""
     if dotted in data:

@@ -8,6 +8,7 @@ polling, never by fixed sleeps that hope the work is done.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -230,10 +231,9 @@ class Editor:
         return bool(self.lua(code))
 
     def close(self) -> None:
-        try:
+        # The child may already be gone: EOFError, OSError, NvimError.
+        with contextlib.suppress(Exception):
             self.nvim.command("qa!")
-        except Exception:  # the child may already be gone: EOFError, OSError, NvimError
-            pass
         self.nvim.close()
 
     # -- acting like a user -------------------------------------------------------

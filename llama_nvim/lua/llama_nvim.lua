@@ -21,6 +21,7 @@ local S = {
   hint = nil, -- the suggestion on screen: anchor + lines
   last_key = nil, -- dedupes CursorMovedI + TextChangedI of one keystroke
   fallbacks = {}, -- lhs -> the mapping we replaced
+  pick_row = {}, -- buf -> row where ring chunks were last picked (jump detection)
   status = '',
 }
 
@@ -160,9 +161,11 @@ end
 
 -- Context gathering -------------------------------------------------------------
 
+-- Only real, listed, editable file buffers are ever read: never help,
+-- terminal, quickfix, prompt or scratch buffers, nor read-only ones.
 local function eligible(buf)
   local bo = vim.bo[buf]
-  return bo.buftype == '' and bo.modifiable and not bo.readonly
+  return bo.buftype == '' and bo.buflisted and bo.modifiable and not bo.readonly
 end
 
 -- Lines [from, to) capped in bytes, keeping the lines nearest the cursor.
@@ -217,10 +220,86 @@ local function snapshot(manual)
     below = capped_lines(buf, row + 1, row + 1 + o.n_suffix, o.max_suffix_bytes, o.max_line_bytes, false),
     filename = name,
     filetype = vim.bo[buf].filetype,
+    cwd = vim.fn.getcwd(),
     vcol = vim.fn.virtcol('.') - 1,
     tabstop = vim.bo[buf].tabstop,
     manual = manual,
   }
+end
+
+-- Ring chunks -----------------------------------------------------------------------
+
+local JUMP_LINES = 32
+
+local function chunk_event(buf, lines)
+  return {
+    lines = lines,
+    filename = api.nvim_buf_get_name(buf),
+    filetype = vim.bo[buf].filetype,
+    cwd = vim.fn.getcwd(),
+  }
+end
+
+local function send_chunk(buf, first, last)
+  local o = S.opts
+  if o.ring_n_chunks == 0 or not eligible(buf) then
+    return
+  end
+  local n = api.nvim_buf_line_count(buf)
+  first, last = math.max(first, 0), math.min(last, n)
+  if last - first < 3 then
+    return
+  end
+  notify_py('chunk', chunk_event(buf, capped_lines(buf, first, last, o.max_prefix_bytes, o.max_line_bytes, false)))
+end
+
+-- Around the cursor, when a file is entered, left or saved (unmodified files
+-- only: a half-edited buffer is not yet worth remembering).
+local function chunk_around_cursor(ev)
+  local buf = ev.buf
+  if buf ~= api.nvim_get_current_buf() or (ev.event ~= 'BufWritePost' and vim.bo[buf].modified) then
+    return
+  end
+  local row = api.nvim_win_get_cursor(0)[1] - 1
+  local half = math.floor(S.opts.ring_chunk_size / 2)
+  send_chunk(buf, row - half, row + half)
+end
+
+local function chunk_from_yank()
+  local buf = api.nvim_get_current_buf()
+  if S.opts.ring_n_chunks == 0 or not eligible(buf) then
+    return
+  end
+  local lines = vim.v.event.regcontents
+  if #lines >= 3 then
+    notify_py('chunk', chunk_event(buf, vim.list_slice(lines, 1, S.opts.ring_chunk_size)))
+  end
+end
+
+-- After a jump of more than JUMP_LINES, the text just outside the local
+-- window (above the prefix, below the suffix, within ring_scope) is likely
+-- to matter soon.
+local function chunks_after_jump(buf, row)
+  local o = S.opts
+  local last = S.pick_row[buf]
+  S.pick_row[buf] = row
+  if o.ring_n_chunks == 0 or last == nil or math.abs(row - last) <= JUMP_LINES then
+    return
+  end
+  local size = o.ring_chunk_size
+  local top = row - o.n_prefix
+  if top > 0 then
+    send_chunk(buf, math.max(top - size, row - o.ring_scope), top)
+  end
+  local bottom = row + 1 + o.n_suffix
+  send_chunk(buf, bottom, math.min(bottom + size, row + o.ring_scope))
+end
+
+local function on_normal_cursor()
+  local buf = api.nvim_get_current_buf()
+  if eligible(buf) then
+    chunks_after_jump(buf, api.nvim_win_get_cursor(0)[1] - 1)
+  end
 end
 
 local function on_cursor()
@@ -241,13 +320,14 @@ local function on_cursor()
     notify_py('cancel')
     return
   end
+  chunks_after_jump(buf, row)
   notify_py('keystroke', snapshot(false))
 end
 
-local function on_leave()
+local function on_leave(ev)
   S.last_key = nil
   M.hide()
-  notify_py('cancel')
+  notify_py(ev.event == 'InsertLeave' and 'leave' or 'cancel')
 end
 
 -- Accepting -----------------------------------------------------------------------
@@ -432,6 +512,9 @@ function M.enable()
   api.nvim_create_autocmd({ 'CursorMovedI', 'TextChangedI' }, { group = g, callback = on_cursor })
   api.nvim_create_autocmd({ 'InsertLeave', 'BufLeave', 'WinLeave' }, { group = g, callback = on_leave })
   api.nvim_create_autocmd('CompleteChanged', { group = g, callback = M.hide })
+  api.nvim_create_autocmd({ 'BufEnter', 'BufLeave', 'BufWritePost' }, { group = g, callback = chunk_around_cursor })
+  api.nvim_create_autocmd('TextYankPost', { group = g, callback = chunk_from_yank })
+  api.nvim_create_autocmd('CursorMoved', { group = g, callback = on_normal_cursor })
 end
 
 function M.disable()

@@ -97,10 +97,9 @@ def test_local_context_text_property() -> None:
     assert LocalContext("a", "b", "c", 0).text == "abc"
 
 
-def test_join_lines_is_inverse_of_split() -> None:
-    assert join_lines(["a", "", "b"]) == "a\n\nb"
-    assert join_lines("a\n\nb".split("\n")) == "a\n\nb"
-    assert join_lines([]) == ""
+@pytest.mark.parametrize("text", ["a\n\nb", "", "one", "\n", "x\n"])
+def test_join_lines_is_inverse_of_split(text: str) -> None:
+    assert join_lines(text.split("\n")) == text
 
 
 # -- clean_text ---------------------------------------------------------------------

@@ -117,7 +117,7 @@ class FakeServer:
 
     async def next_request(self) -> dict[str, Any]:
         """Wait until a request reaches the server; return its body."""
-        await self.arrived.wait()
+        await asyncio.wait_for(self.arrived.wait(), 5)  # a bound, should the engine hang
         self.arrived.clear()
         return self.bodies[-1]
 
@@ -318,6 +318,7 @@ def test_keystroke_supersedes_the_in_flight_request() -> None:
     async def main() -> tuple[Engine, FakeEditor, FakeServer]:
         server = FakeServer()
         server.gate = asyncio.Event()
+        server.close_turns = 2
         engine, editor = make_engine(server)
         engine.on_keystroke(event("x = "))
         await server.next_request()
@@ -339,6 +340,7 @@ def test_typing_while_the_server_is_slow_keeps_one_request_in_flight() -> None:
     async def main() -> tuple[Engine, FakeEditor, FakeServer]:
         server = FakeServer()
         server.gate = asyncio.Event()
+        server.close_turns = 2
         engine, editor = make_engine(server)
         for i in range(10):
             engine.on_keystroke(event("x = " + "1" * i, tick=i))
@@ -675,7 +677,7 @@ def test_success_after_an_outage_gives_one_answers_again_message() -> None:
         await engine.close()
         return engine, editor
 
-    engine, editor = asyncio.run(main())
+    _, editor = asyncio.run(main())
     assert editor.messages == [
         error(Kind.UNREACHABLE, "[Errno 111] Connection refused"),
         ANSWERS_AGAIN,

@@ -43,11 +43,15 @@ class Server:
 
     def __init__(
         self,
-        health: Route = ok_json({"status": "ok"}),
-        props: Route = ok_json(PROPS),
-        infill: Route = ok_json({"content": ""}),
+        health: Route | None = None,
+        props: Route | None = None,
+        infill: Route | None = None,
     ) -> None:
-        self.routes = {"/health": health, "/props": props, "/infill": infill}
+        self.routes = {
+            "/health": health or ok_json({"status": "ok"}),
+            "/props": props or ok_json(PROPS),
+            "/infill": infill or ok_json({"content": ""}),
+        }
         self.asked: list[tuple[str, str]] = []
         self.bodies: list[Any] = []
 

@@ -132,7 +132,7 @@ def test_parse_completion_defaults_missing_fields() -> None:
 @pytest.mark.parametrize(
     "odd",
     [
-        {"tokens_cached": "30", "timings/prompt_n": None, "truncated": 1, "stop_type": 5},
+        {"tokens_cached": "30", "timings/prompt_n": None, "truncated": 1},
         {"tokens_cached": True, "timings": {"prompt_n": [1]}, "truncated": "yes"},
         {"timings": "fast", "stop_type": None},
     ],
