@@ -10,6 +10,7 @@ to pass; the engine's clock is a fake one the tests move by hand.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 from collections.abc import Callable
 from typing import Any
@@ -26,6 +27,11 @@ from llama_nvim.render import RenderPlan
 
 ENDPOINT = "http://127.0.0.1:8012/infill"
 ANSWERS_AGAIN = ("llama.nvim: llama-server answers again", False)
+
+
+def make_config(**options: Any) -> Config:
+    """A config for tests: no debounce, no speculative requests unless asked for."""
+    return dataclasses.replace(Config(debounce_ms=0, speculative=False), **options)
 
 
 def error(kind: Kind, detail: str = "") -> tuple[str, bool]:
@@ -75,6 +81,11 @@ def ok(content: str, **fields: Any) -> httpx.Response:
     return httpx.Response(200, json=data)
 
 
+def reply_to(prompt: str) -> str:
+    """The fake server's suggestion for a prompt (never what the user types next)."""
+    return f"@{len(prompt)}"
+
+
 def refused(request: dict[str, Any]) -> httpx.Response:
     raise httpx.ConnectError("[Errno 111] Connection refused")
 
@@ -84,6 +95,7 @@ class FakeServer:
 
     def __init__(self) -> None:
         self.bodies: list[dict[str, Any]] = []
+        self.other_paths: list[str] = []
         self.active = 0
         self.peak = 0
         self.cancelled = 0
@@ -94,10 +106,14 @@ class FakeServer:
         # close yields to the loop: anyio's SocketStream.aclose awaits sleep(0)).
         self.close_turns = 0
         self.answer: Callable[[dict[str, Any]], httpx.Response] = lambda body: ok(
-            "completion of " + body["prompt"]
+            reply_to(body["prompt"])
         )
 
     async def handle(self, request: httpx.Request) -> httpx.Response:
+        if request.url.path != "/infill":
+            # /props, asked in the background once the server answers
+            self.other_paths.append(request.url.path)
+            return httpx.Response(404, json={"error": {"code": 404, "message": "Not Found"}})
         body = json.loads(request.content)
         self.bodies.append(body)
         self.active += 1
@@ -127,7 +143,7 @@ def make_engine(
 ) -> tuple[Engine, FakeEditor]:
     editor = FakeEditor()
     client = InfillClient(ENDPOINT, transport=httpx.MockTransport(server.handle))
-    engine = Engine(config or Config(debounce_ms=0), editor, client, clock=clock or Clock())
+    engine = Engine(config or make_config(), editor, client, clock=clock or Clock())
     return engine, editor
 
 
@@ -190,7 +206,7 @@ def test_keystroke_shows_the_filtered_suggestion() -> None:
     async def main() -> tuple[Engine, FakeEditor]:
         server = FakeServer()
         server.answer = lambda body: ok("foo()\n\n\n")
-        engine, editor = make_engine(server, Config(debounce_ms=0, show_info=1))
+        engine, editor = make_engine(server, make_config(show_info=1))
         engine.on_keystroke(event("x = ", tick=5))
         await finish(engine)
         return engine, editor
@@ -207,8 +223,7 @@ def test_keystroke_shows_the_filtered_suggestion() -> None:
 
 
 def test_request_body_is_built_from_the_event_and_config() -> None:
-    config = Config(
-        debounce_ms=0,
+    config = make_config(
         n_predict=64,
         t_max_prompt_ms=222,
         t_max_predict_ms=999,
@@ -297,18 +312,13 @@ def test_counters_accumulate_server_timings() -> None:
         await engine.close()
         return engine.counters
 
-    counters = asyncio.run(main())
-    assert counters.as_dict() == {
-        "events": 3,
-        "requests": 3,
-        "cancelled": 0,
-        "failed": 0,
-        "shown": 3,
-        "dropped_stale": 0,
-        "dropped_filtered": 0,
-        "prompt_n": 9,
-        "cache_n": 81,
-    }
+    counters = asyncio.run(main()).as_dict()
+    assert counters["events"] == 3
+    assert counters["requests"] == 3
+    assert counters["shown"] == 3
+    assert counters["prompt_n"] == 9
+    assert counters["cache_n"] == 81
+    assert counters["cancelled"] == counters["failed"] == 0
 
 
 # -- superseding, cancellation, staleness -------------------------------------------------------
@@ -332,7 +342,7 @@ def test_keystroke_supersedes_the_in_flight_request() -> None:
     assert server.cancelled == 1
     assert engine.counters.cancelled == 1
     assert engine.counters.requests == 2
-    assert [plan.lines for plan in editor.shown] == [["completion of x = 1"]]
+    assert [plan.lines for plan in editor.shown] == [[reply_to("x = 1")]]
     assert server.peak == 1
 
 
@@ -476,7 +486,7 @@ def test_close_cancels_pending_work() -> None:
 def test_typed_keystroke_waits_for_the_debounce_and_a_cancel_sends_nothing() -> None:
     async def main() -> tuple[Engine, FakeServer]:
         server = FakeServer()
-        engine, _ = make_engine(server, Config(debounce_ms=5000))
+        engine, _ = make_engine(server, make_config(debounce_ms=5000))
         engine.on_keystroke(event())
         await turns(20)
         assert server.bodies == []
@@ -492,7 +502,7 @@ def test_typed_keystroke_waits_for_the_debounce_and_a_cancel_sends_nothing() -> 
 def test_manual_trigger_skips_the_debounce() -> None:
     async def main() -> FakeEditor:
         server = FakeServer()
-        engine, editor = make_engine(server, Config(debounce_ms=5000))
+        engine, editor = make_engine(server, make_config(debounce_ms=5000))
         engine.on_keystroke(event(manual=True))
         await server.next_request()
         await finish(engine)
@@ -541,13 +551,13 @@ def test_filtering_is_applied_to_replies(
 @pytest.mark.parametrize(
     ("config", "ev"),
     [
-        (Config(debounce_ms=0, enable_at_startup=False), event()),
-        (Config(debounce_ms=0, enable_at_startup=False), event(manual=True)),
-        (Config(debounce_ms=0, disabled_filetypes=("python",)), event()),
-        (Config(debounce_ms=0, disabled_filetypes=("python",)), event(manual=True)),
-        (Config(debounce_ms=0, auto_fim=False), event()),
-        (Config(debounce_ms=0, max_line_suffix=8), event("f(", "a, b, c, d)")),
-        (Config(debounce_ms=0, max_line_suffix=0), event("f(", ")")),
+        (make_config(enable_at_startup=False), event()),
+        (make_config(enable_at_startup=False), event(manual=True)),
+        (make_config(disabled_filetypes=("python",)), event()),
+        (make_config(disabled_filetypes=("python",)), event(manual=True)),
+        (make_config(auto_fim=False), event()),
+        (make_config(max_line_suffix=8), event("f(", "a, b, c, d)")),
+        (make_config(max_line_suffix=0), event("f(", ")")),
     ],
 )
 def test_no_request_when_not_wanted(config: Config, ev: dict[str, Any]) -> None:
@@ -567,10 +577,10 @@ def test_no_request_when_not_wanted(config: Config, ev: dict[str, Any]) -> None:
 @pytest.mark.parametrize(
     ("config", "ev"),
     [
-        (Config(debounce_ms=0, auto_fim=False), event(manual=True)),
-        (Config(debounce_ms=0), event("f(", "a, b, c, d)", manual=True)),
-        (Config(debounce_ms=0, max_line_suffix=8), event("f(", "12345678")),
-        (Config(debounce_ms=0, disabled_filetypes=("markdown",)), event()),
+        (make_config(auto_fim=False), event(manual=True)),
+        (make_config(), event("f(", "a, b, c, d)", manual=True)),
+        (make_config(max_line_suffix=8), event("f(", "12345678")),
+        (make_config(disabled_filetypes=("markdown",)), event()),
     ],
 )
 def test_request_when_wanted(config: Config, ev: dict[str, Any]) -> None:
@@ -609,7 +619,7 @@ def test_disabling_cancels_the_request_and_hides_the_suggestion() -> None:
 def test_enabling_after_startup_disabled_allows_requests() -> None:
     async def main() -> FakeServer:
         server = FakeServer()
-        engine, _ = make_engine(server, Config(debounce_ms=0, enable_at_startup=False))
+        engine, _ = make_engine(server, make_config(enable_at_startup=False))
         engine.on_keystroke(event())
         await settle()
         engine.set_enabled(True)
@@ -843,7 +853,7 @@ def test_timeout_is_reported_and_not_shown() -> None:
         client = InfillClient(
             ENDPOINT, timeout_s=0.01, transport=httpx.MockTransport(server.handle)
         )
-        engine = Engine(Config(debounce_ms=0), editor, client, clock=Clock())
+        engine = Engine(make_config(), editor, client, clock=Clock())
         engine.on_keystroke(event())
         await finish(engine)
         return engine, editor
@@ -877,3 +887,128 @@ def test_no_last_problem_while_all_is_well() -> None:
         return engine
 
     assert asyncio.run(main()).last_problem == ""
+
+
+# -- cache and speculation ------------------------------------------------------------------------
+
+
+def test_same_context_again_is_answered_from_the_cache() -> None:
+    async def main() -> tuple[Engine, FakeEditor, FakeServer]:
+        server = FakeServer()
+        engine, editor = make_engine(server)
+        engine.on_keystroke(event("x = "))
+        await settle()
+        engine.on_keystroke(event("x = ", tick=2))
+        await finish(engine)
+        return engine, editor, server
+
+    engine, editor, server = asyncio.run(main())
+    assert len(server.bodies) == 1
+    assert [plan.lines for plan in editor.shown] == [[reply_to("x = ")]] * 2
+    assert editor.shown[1].info.startswith("llama: cached")
+    assert engine.counters.cache_hits == 1
+
+
+def test_typing_the_start_of_a_suggestion_shows_the_rest_without_a_request() -> None:
+    async def main() -> tuple[FakeEditor, FakeServer]:
+        server = FakeServer()
+        server.answer = lambda body: ok("foo(1)\nbar()")
+        engine, editor = make_engine(server)
+        engine.on_keystroke(event("x = "))
+        await settle()
+        engine.on_keystroke(event("x = fo", tick=2))
+        await finish(engine)
+        return editor, server
+
+    editor, server = asyncio.run(main())
+    assert len(server.bodies) == 1
+    assert editor.shown[-1].lines == ["o(1)", "bar()"]
+
+
+def test_manual_trigger_asks_the_server_even_on_a_cache_hit() -> None:
+    async def main() -> FakeServer:
+        server = FakeServer()
+        engine, _ = make_engine(server)
+        engine.on_keystroke(event("x = "))
+        await settle()
+        engine.on_keystroke(event("x = ", tick=2, manual=True))
+        await finish(engine)
+        return server
+
+    assert len(asyncio.run(main()).bodies) == 2
+
+
+def test_speculative_request_prepares_the_suggestion_after_accepting() -> None:
+    async def main() -> tuple[Engine, FakeEditor, FakeServer]:
+        server = FakeServer()
+        engine, editor = make_engine(server, make_config(speculative=True))
+        engine.on_keystroke(event("x = "))
+        await settle()
+        # the user accepts the suggestion: the next state is already cached
+        engine.on_keystroke(event("x = " + reply_to("x = "), tick=2))
+        await finish(engine)
+        return engine, editor, server
+
+    engine, editor, server = asyncio.run(main())
+    accepted = "x = " + reply_to("x = ")
+    assert [body["prompt"] for body in server.bodies][:2] == ["x = ", accepted]
+    first, speculative = server.bodies[:2]
+    assert first["t_max_predict_ms"] == Config().t_max_predict_ms_first
+    assert speculative["t_max_predict_ms"] == Config().t_max_predict_ms
+    assert [plan.lines for plan in editor.shown] == [[reply_to("x = ")], [reply_to(accepted)]]
+    assert engine.counters.cache_hits == 1
+    assert engine.counters.speculative >= 1
+
+
+def test_failed_speculative_request_is_not_reported() -> None:
+    async def main() -> tuple[Engine, FakeEditor]:
+        server = FakeServer()
+        engine, editor = make_engine(server, make_config(speculative=True))
+
+        def answer(body: dict[str, Any]) -> httpx.Response:
+            if body["prompt"] == "x = ":
+                return ok("1")
+            return httpx.Response(500, text="boom")
+
+        server.answer = answer
+        engine.on_keystroke(event("x = "))
+        await finish(engine)
+        return engine, editor
+
+    engine, editor = asyncio.run(main())
+    assert [plan.lines for plan in editor.shown] == [["1"]]
+    assert engine.counters.failed == 1
+    assert editor.messages == []
+
+
+@pytest.mark.parametrize("filename", [".env", "/home/u/.ssh/config", "certs/server.pem"])
+def test_no_request_for_a_private_file(filename: str) -> None:
+    async def main() -> FakeServer:
+        server = FakeServer()
+        engine, _ = make_engine(server)
+        ev = event(manual=True)
+        ev["filename"] = filename
+        engine.on_keystroke(ev)
+        await finish(engine)
+        return server
+
+    assert asyncio.run(main()).bodies == []
+
+
+def test_leaving_insert_mode_drops_the_in_flight_request() -> None:
+    async def main() -> tuple[Engine, FakeEditor, FakeServer]:
+        server = FakeServer()
+        server.gate = asyncio.Event()
+        engine, editor = make_engine(server)
+        engine.on_keystroke(event())
+        await server.next_request()
+        engine.on_leave()
+        await settle()
+        server.gate.set()
+        await finish(engine)
+        return engine, editor, server
+
+    engine, editor, server = asyncio.run(main())
+    assert server.cancelled == 1
+    assert engine.counters.cancelled == 1
+    assert editor.shown == []
