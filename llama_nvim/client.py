@@ -113,6 +113,14 @@ class InfillClient:
         except ProtocolError as err:
             raise ServerProblem(Kind.BAD_RESPONSE, str(err)) from None
 
+    async def tokenize(self, text: str) -> int:
+        """How many tokens the server's model makes of ``text`` (POST /tokenize)."""
+        data = await self._request("POST", self._root + "/tokenize", {"content": text})
+        tokens = data.get("tokens") if isinstance(data, dict) else None
+        if not isinstance(tokens, list):
+            raise ServerProblem(Kind.BAD_RESPONSE, "/tokenize reply has no token list")
+        return len(tokens)
+
     async def health(self) -> None:
         """GET /health; raises ServerProblem unless the server is ready."""
         await self._request("GET", self._root + "/health", None)
@@ -142,7 +150,7 @@ class InfillClient:
         except (httpx.TimeoutException, httpx.RemoteProtocolError, httpx.ReadError) as err:
             kind = Kind.TIMEOUT if isinstance(err, httpx.TimeoutException) else Kind.UNREACHABLE
             raise ServerProblem(kind, _short(err)) from None
-        except httpx.HTTPError as err:
+        except (httpx.HTTPError, httpx.InvalidURL, ValueError) as err:
             raise ServerProblem(Kind.UNREACHABLE, _short(err)) from None
         if status != 200:
             raise _status_problem(status, bytes(raw))

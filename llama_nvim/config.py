@@ -11,6 +11,7 @@ import dataclasses
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 DEFAULT_ENDPOINT = "http://127.0.0.1:8012/infill"
 
@@ -160,7 +161,14 @@ def _choice(*choices: str) -> _Rule:
 
 def _url() -> _Rule:
     def check(value: Any) -> str:
-        if not isinstance(value, str) or not value.startswith(("http://", "https://")):
+        if not isinstance(value, str):
+            raise _Invalid
+        try:
+            parts = urlsplit(value)
+            parts.port  # noqa: B018 - raises ValueError for a bad port
+        except ValueError:
+            raise _Invalid from None
+        if parts.scheme not in ("http", "https") or not parts.hostname:
             raise _Invalid
         return value.rstrip("/")
 

@@ -12,6 +12,7 @@ waiting happens in asyncio tasks.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import dataclass
@@ -69,10 +70,20 @@ class Counters:
     prompt_n: int = 0
     cache_n: int = 0
     sent_tokens: int = 0
+    # The last request the user waited for (not speculative, not priming).
+    last_prompt_n: int = 0
+    last_cache_n: int = 0
+    last_tokens_evaluated: int = 0
+    last_extra_chunks: int = 0
+
+    @property
+    def user_requests(self) -> int:
+        """Requests made because the user typed or asked, not background ones."""
+        return self.requests - self.speculative - self.primes
 
     def as_dict(self) -> dict[str, int]:
         """Plain dict for RPC."""
-        return dict(self.__dict__)
+        return {**self.__dict__, "user_requests": self.user_requests}
 
 
 class Engine:
@@ -111,11 +122,19 @@ class Engine:
         self._task: asyncio.Task[None] | None = None  # the user's request, or priming
         self._speculation: asyncio.Task[None] | None = None
         self._speculation_key: tuple[str, str, str] | None = None
+        # Cancelled tasks whose connection may still be closing: nothing new is
+        # sent until they are gone, so at most one request is ever in flight.
+        self._closing: set[asyncio.Task[None]] = set()
         self._background: set[asyncio.Task[Any]] = set()
         self._in_insert = False
         self._last_keystroke = float("-inf")
         self._project = ""
         self._projects: dict[str, str] = {}
+        # Server tokens per counted token: cl100k is close to Qwen's tokenizer,
+        # but not to every model's; admitted chunks are measured with the
+        # server's /tokenize to correct the budget.
+        self._measured_server = 0
+        self._measured_local = 0
 
     @property
     def naive(self) -> bool:
@@ -180,8 +199,7 @@ class Engine:
                 self._show(snapshot, hit.lines, Stats(cached=True, ring=self._ring_info()))
                 self._speculate(snapshot, hit.lines)
                 return
-        previous, self._task = self._task, None
-        self._task = asyncio.ensure_future(self._complete(seq, snapshot, context, previous))
+        self._task = asyncio.ensure_future(self._complete(seq, snapshot, context))
 
     def on_cancel(self) -> None:
         """Whatever is pending is no longer wanted (hint kept by typing, menu shown)."""
@@ -191,6 +209,11 @@ class Engine:
         """Insert mode was left: the user is idle now."""
         self._in_insert = False
         self._supersede()
+
+    def on_enter(self, event: Mapping[str, Any]) -> None:
+        """A file buffer was entered: its project is the one to prime for."""
+        filename = clean_text(str(event.get("filename") or ""))
+        self._project = self._project_for(filename, clean_text(str(event.get("cwd") or "")))
 
     def on_chunk(self, event: Mapping[str, Any]) -> None:
         """Text the user touched (yank, buffer enter/leave/save, cursor jump)."""
@@ -218,9 +241,21 @@ class Engine:
     def _supersede(self) -> int:
         """Make every earlier reply stale and cancel the task that waits for one."""
         self._seq += 1
-        if self._task is not None and not self._task.done():
-            self._task.cancel()
+        self._cancel(self._task)
         return self._seq
+
+    def _cancel(self, task: asyncio.Task[None] | None) -> None:
+        if task is not None and not task.done():
+            task.cancel()
+            self._closing.add(task)
+            task.add_done_callback(self._closing.discard)
+
+    async def _quiet(self) -> None:
+        """Wait until every cancelled request has closed its connection."""
+        me = asyncio.current_task()
+        pending = {t for t in self._closing if t is not me}
+        if pending:
+            await asyncio.wait(pending)
 
     def _wanted(self, snapshot: Snapshot) -> bool:
         if not self.enabled or self.privacy.excluded(snapshot.filename, snapshot.filetype):
@@ -246,7 +281,7 @@ class Engine:
         if not self.n_ctx:
             return []  # budget unknown until /props answers
         n_ctx_budget = self.n_ctx - self.config.n_batch - 2 * self.config.n_predict
-        budget = int(n_ctx_budget * _BUDGET_SLACK) - _BUDGET_FRAMING
+        budget = int(n_ctx_budget * _BUDGET_SLACK / self.token_scale) - _BUDGET_FRAMING
         if budget <= 0:
             return []
         local = line_set(context.text) if context is not None else None
@@ -254,6 +289,13 @@ class Engine:
         if self.naive:
             chunks.reverse()  # most recently used first: reshuffles the cached prompt
         return [chunk.to_extra() for chunk in chunks]
+
+    @property
+    def token_scale(self) -> float:
+        """Server tokens per locally counted token, as measured so far."""
+        if self._measured_local < 200:
+            return 1.0
+        return max(0.25, self._measured_server / self._measured_local)
 
     def _ring_info(self) -> str:
         if not self.config.ring_n_chunks:
@@ -267,12 +309,7 @@ class Engine:
         seq: int,
         snapshot: Snapshot,
         context: LocalContext,
-        previous: asyncio.Task[None] | None,
     ) -> None:
-        # At most one request in flight: wait until the superseded one has
-        # really closed its connection before opening ours.
-        if previous is not None and not previous.done():
-            await asyncio.wait({previous})
         if not snapshot.manual and self.config.debounce_ms:
             await asyncio.sleep(self.config.debounce_ms / 1000)
         if not snapshot.manual and not self._reporter.may_request(self._clock()):
@@ -285,6 +322,7 @@ class Engine:
                 self._show(snapshot, hit.lines, Stats(cached=True, ring=self._ring_info()))
                 self._speculate(snapshot, hit.lines)
                 return
+        await self._quiet()
         body = build_infill_body(
             context,
             self._extra(context),
@@ -295,6 +333,10 @@ class Engine:
         completion = await self._send(body)
         if completion is None:
             return
+        self.counters.last_prompt_n = completion.timings.prompt_n
+        self.counters.last_cache_n = completion.timings.cache_n
+        self.counters.last_tokens_evaluated = completion.tokens_evaluated
+        self.counters.last_extra_chunks = len(body["input_extra"])
         lines = suggestion_lines(completion.content, snapshot)
         if lines is not None:
             self.cache.put(context, lines)
@@ -316,8 +358,7 @@ class Engine:
         if self._speculation_key == _key(context):
             await asyncio.wait({task})
             return True
-        task.cancel()
-        await asyncio.wait({task})
+        self._cancel(task)
         return False
 
     def _speculate(self, snapshot: Snapshot, lines: list[str]) -> None:
@@ -334,12 +375,12 @@ class Engine:
         context = build_local_context(after_accept)
         if self.cache.get(context) is not None:
             return
-        if self._speculation is not None and not self._speculation.done():
-            self._speculation.cancel()
+        self._cancel(self._speculation)
         self._speculation_key = _key(context)
         self._speculation = asyncio.ensure_future(self._fetch_speculative(after_accept, context))
 
     async def _fetch_speculative(self, snapshot: Snapshot, context: LocalContext) -> None:
+        await self._quiet()
         self.counters.speculative += 1
         body = build_infill_body(
             context,
@@ -386,6 +427,20 @@ class Engine:
 
     # -- the ring's idle-time work ---------------------------------------------------------
 
+    def stats(self) -> dict[str, int]:
+        """Counters plus the state of the ring, the cache and the request slot."""
+        ring = self.ring.stats()
+        return {
+            **self.counters.as_dict(),
+            "ring_chunks": ring.chunks,
+            "ring_queued": ring.queued,
+            "ring_evicted": ring.evicted,
+            "cache_entries": len(self.cache),
+            "in_flight": int(self._busy()),
+            "n_ctx": self.n_ctx,
+            "token_scale_pct": round(self.token_scale * 100),
+        }
+
     def _idle(self) -> bool:
         return not self._in_insert or self._clock() - self._last_keystroke > IDLE_AFTER_S
 
@@ -398,18 +453,28 @@ class Engine:
             await asyncio.sleep(self.config.ring_update_ms / 1000)
             if not self.ring.queued or not self._idle() or self._busy():
                 continue
-            chunk = self.ring.admit_one()
-            if chunk is None or not self.enabled or chunk.project != self._project:
-                continue
             if not self._reporter.may_request(self._clock()):
                 continue
-            self._task = asyncio.ensure_future(self._prime())
+            self._task = asyncio.ensure_future(self.admit_and_prime())
+
+    async def admit_and_prime(self) -> None:
+        """Move one queued chunk into the ring, measure it, and prime it if it is ours."""
+        chunk = self.ring.admit_one()
+        if chunk is None:
+            return
+        with contextlib.suppress(ServerProblem):
+            server_tokens = await self.client.tokenize(chunk.text)
+            self._measured_server += server_tokens
+            self._measured_local += chunk.tokens
+        if self.enabled and chunk.project == self._project:
+            await self._prime()
 
     async def _prime(self) -> None:
         """Have the server compute the extra context now, while nobody waits."""
         extra = self._extra(None)
         if not extra:
             return
+        await self._quiet()
         self.counters.primes += 1
         await self._send(build_priming_body(extra, self.config), quiet=True)
 

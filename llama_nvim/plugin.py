@@ -114,6 +114,8 @@ class LlamaPlugin:
             engine.on_keystroke(payload)
         elif kind == "chunk":
             engine.on_chunk(payload)
+        elif kind == "enter":
+            engine.on_enter(payload)
         elif kind == "leave":
             engine.on_leave()
         else:
@@ -191,4 +193,4 @@ class LlamaPlugin:
     @pynvim.function("LlamaNvimStats", sync=True)
     def stats(self, args: list[Any]) -> dict[str, int]:
         """Counters for tests, the benchmark and curious users: `:echo LlamaNvimStats()`."""
-        return self._engine.counters.as_dict() if self._engine is not None else {}
+        return self._engine.stats() if self._engine is not None else {}

@@ -7,6 +7,7 @@ caret notation, so nothing in a suggestion is ever interpreted by the terminal.
 
 from __future__ import annotations
 
+import unicodedata
 from dataclasses import dataclass
 from typing import Any
 
@@ -39,7 +40,7 @@ def display_text(text: str, start_vcol: int, tabstop: int) -> str:
             vcol += len(shown)
         else:
             out.append(char)
-            vcol += 1
+            vcol += 2 if unicodedata.east_asian_width(char) in "WF" else 1
     return "".join(out)
 
 

@@ -310,6 +310,17 @@ class Editor:
             lambda: self.text() if self.text() != before else None, what="the text to change"
         )
 
+    def wait_stats(
+        self, predicate: Callable[[dict[str, int]], bool], what: str, timeout: float = 15.0
+    ) -> dict[str, int]:
+        """Wait until the plugin's counters satisfy ``predicate``; return them."""
+
+        def probe() -> dict[str, int] | None:
+            stats = self.stats()
+            return stats if predicate(stats) else None
+
+        return wait_until(probe, timeout=timeout, what=what)
+
     def stats(self) -> dict[str, int]:
         stats: dict[str, int] = self.nvim.call("LlamaNvimStats")
         return stats

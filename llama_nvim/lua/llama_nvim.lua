@@ -153,7 +153,7 @@ function M.display(text, vcol, tabstop)
       vcol = vcol + 2
     else
       out[#out + 1] = ch
-      vcol = vcol + 1
+      vcol = vcol + api.nvim_strwidth(ch)
     end
   end
   return table.concat(out)
@@ -257,6 +257,10 @@ end
 -- only: a half-edited buffer is not yet worth remembering).
 local function chunk_around_cursor(ev)
   local buf = ev.buf
+  if ev.event == 'BufEnter' and eligible(buf) then
+    -- Priming serves the project of the buffer being edited.
+    notify_py('enter', { filename = api.nvim_buf_get_name(buf), cwd = vim.fn.getcwd() })
+  end
   if buf ~= api.nvim_get_current_buf() or (ev.event ~= 'BufWritePost' and vim.bo[buf].modified) then
     return
   end

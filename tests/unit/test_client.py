@@ -393,3 +393,37 @@ def test_health_raises_unless_ready(status: int, kind: Kind | None) -> None:
 
     assert asyncio.run(main()) is kind
     assert urls == ["http://127.0.0.1:8012/health"]
+
+
+def test_tokenize_posts_the_text_and_counts_the_tokens() -> None:
+    seen: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return httpx.Response(200, json={"tokens": [9, 8, 7]})
+
+    async def main() -> int:
+        client = make_client(handler)
+        try:
+            return await client.tokenize("def f():")
+        finally:
+            await client.aclose()
+
+    assert asyncio.run(main()) == 3
+    assert seen[0].method == "POST"
+    assert str(seen[0].url) == "http://127.0.0.1:8012/tokenize"
+    assert json.loads(seen[0].content) == {"content": "def f():"}
+
+
+@pytest.mark.parametrize("data", [{"tokens": "9 8"}, {}, [1, 2]])
+def test_tokenize_reply_without_a_token_list_is_a_bad_response(data: Any) -> None:
+    async def main() -> int:
+        client = make_client(reply(json=data))
+        try:
+            return await client.tokenize("x")
+        finally:
+            await client.aclose()
+
+    with pytest.raises(ServerProblem) as info:
+        asyncio.run(main())
+    assert info.value.kind is Kind.BAD_RESPONSE

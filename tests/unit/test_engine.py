@@ -405,6 +405,28 @@ def test_new_request_waits_for_a_cancelled_one_that_is_still_closing(gap: int) -
     assert server.peak == 1
 
 
+def test_speculation_after_a_cache_hit_waits_for_the_cancelled_request_to_close() -> None:
+    async def main() -> FakeServer:
+        server = FakeServer()
+        engine, _ = make_engine(server, make_config(speculative=True))
+        engine.on_keystroke(event("x = "))
+        await settle()  # shown, and the state after accepting it fetched into the cache
+        server.gate = asyncio.Event()
+        server.close_turns = 2
+        engine.on_keystroke(event("y = ", tick=2))
+        await server.next_request()
+        # the user goes back and accepts: a cache hit, which speculates one step further
+        engine.on_keystroke(event("x = " + reply_to("x = "), tick=3))
+        await server.next_request()
+        server.gate.set()
+        await finish(engine)
+        return server
+
+    server = asyncio.run(main())
+    assert len(server.bodies) == 4
+    assert server.peak == 1
+
+
 def test_reply_arriving_after_a_newer_keystroke_is_dropped_as_stale() -> None:
     async def main() -> tuple[Engine, FakeEditor]:
         server = FakeServer()

@@ -233,3 +233,11 @@ def test_report_shows_the_last_problem_in_full() -> None:
     lines = lines_for(Health(reachable=True, fim=True), last_problem=text)
     assert f"  last problem: {text}" in lines
     assert not any("last problem" in line for line in lines_for(Health(True, fim=True)))
+
+
+def test_report_shows_the_extra_context_when_there_is_a_ring() -> None:
+    lines = lines_for(
+        Health(reachable=True, fim=True), ring="ring 3/16 chunks", cache=42, tokens="exact"
+    )
+    assert "  context:   ring 3/16 chunks; cache 42 entries; tokens: exact" in lines
+    assert not any(line.startswith("  context:") for line in lines_for(Health(True, fim=True)))

@@ -1,0 +1,195 @@
+"""The ring's promise, measured on a real llama-server: the server recomputes little.
+
+These drive the engine directly (no Neovim) so each request is under the
+test's control; the figures come from the server's own ``timings``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import json
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from llama_nvim.client import InfillClient
+from llama_nvim.config import Config
+from llama_nvim.engine import Engine
+from llama_nvim.render import RenderPlan
+from tests.harness import LlamaServer
+
+pytestmark = pytest.mark.integration
+
+SOURCE = Path(httpx.__file__).with_name("_models.py")
+
+
+class RecordingEditor:
+    def __init__(self) -> None:
+        self.plans: list[RenderPlan] = []
+        self.messages: list[str] = []
+
+    def show(self, plan: RenderPlan) -> None:
+        self.plans.append(plan)
+
+    def hide(self) -> None:
+        pass
+
+    def notify(self, message: str, *, error: bool) -> None:
+        self.messages.append(message)
+
+
+class RecordingTransport(httpx.AsyncBaseTransport):
+    """Forwards to the real server and keeps every /infill body."""
+
+    def __init__(self) -> None:
+        self.inner = httpx.AsyncHTTPTransport()
+        self.bodies: list[dict[str, Any]] = []
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        if request.url.path.endswith("/infill"):
+            self.bodies.append(json.loads(request.content))
+        return await self.inner.handle_async_request(request)
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()
+
+
+def source_chunks(count: int, size: int = 40) -> list[list[str]]:
+    """Pieces of a real third-party source file."""
+    lines = SOURCE.read_text().split("\n")
+    return [lines[i * size : (i + 1) * size] for i in range(count)]
+
+
+def run(
+    server: LlamaServer, test: Callable[[Engine, RecordingTransport], Awaitable[None]], **cfg: Any
+) -> None:
+    settings: dict[str, Any] = {"debounce_ms": 0, "speculative": False, "ring_n_chunks": 8}
+    config = dataclasses.replace(Config(), endpoint=server.infill_url, **{**settings, **cfg})
+
+    async def main() -> None:
+        transport = RecordingTransport()
+        client = InfillClient(config.endpoint, transport=transport)
+        engine = Engine(config, RecordingEditor(), client)
+        engine.tokens.load()
+        await engine.refresh_props()
+        assert engine.n_ctx == server.ctx
+        try:
+            await test(engine, transport)
+        finally:
+            await engine.close()
+
+    asyncio.run(main())
+
+
+async def request(engine: Engine, line: str, filename: str = "/proj/app.py") -> None:
+    """One user FIM request, awaited to the end."""
+    event = {
+        "buf": 1, "tick": 1, "row": 3, "col": len(line), "above": ["import os", "", ""],
+        "before": line, "after": "", "below": [], "filename": filename, "cwd": "/proj",
+        "manual": True,
+    }  # fmt: skip
+    engine.on_keystroke(event)
+    task = engine._task
+    assert task is not None
+    await task
+
+
+def offer(engine: Engine, chunks: list[list[str]], filename: str = "/proj/lib.py") -> None:
+    for lines in chunks:
+        engine.on_chunk({"lines": lines, "filename": filename, "cwd": "/proj"})
+
+
+def test_after_priming_a_request_reuses_the_cached_extra_context(
+    llama_server: LlamaServer,
+) -> None:
+    async def scenario(engine: Engine, transport: RecordingTransport) -> None:
+        offer(engine, source_chunks(6, size=20))
+        engine._project = "/proj"
+        while engine.ring.queued:
+            await engine.admit_and_prime()
+        assert engine.counters.primes == 6
+        await request(engine, "value = ")
+        c = engine.counters
+        assert c.last_extra_chunks == 6
+        assert c.last_tokens_evaluated > 1000
+        assert c.last_cache_n >= 0.9 * c.last_tokens_evaluated, dataclasses.asdict(c)
+
+    run(llama_server, scenario)
+
+
+def test_evicting_the_oldest_chunk_costs_far_less_than_the_whole_extra_context(
+    llama_server: LlamaServer,
+) -> None:
+    async def scenario(engine: Engine, transport: RecordingTransport) -> None:
+        chunks = source_chunks(9)
+        offer(engine, chunks[:8])
+        while engine.ring.admit_one():
+            pass
+        await request(engine, "value = ")
+        await request(engine, "value = ")
+        extra_tokens = engine.ring.last_extra_tokens
+        assert engine.counters.last_extra_chunks == 8
+
+        offer(engine, chunks[8:])
+        engine.ring.admit_one()
+        assert engine.ring.evicted == 1
+        await request(engine, "value = ")
+        recomputed = engine.counters.last_prompt_n
+        sent = [c["text"] for c in transport.bodies[-1]["input_extra"]]
+        assert sent == ["".join(f"{x}\n" for x in c) for c in chunks[1:9]], "order kept"
+        # Only the new chunk and the local context are new; the 7 shifted
+        # chunks come from the cache (--cache-reuse).
+        assert recomputed < extra_tokens / 3, (recomputed, extra_tokens)
+
+    run(llama_server, scenario)
+
+
+def test_only_the_current_projects_chunks_are_sent_and_primed(
+    llama_server: LlamaServer,
+) -> None:
+    async def scenario(engine: Engine, transport: RecordingTransport) -> None:
+        chunks = source_chunks(4)
+        engine.on_chunk({"lines": chunks[0], "filename": "/a/x.py", "cwd": "/a"})
+        engine.on_chunk({"lines": chunks[1], "filename": "/b/y.py", "cwd": "/b"})
+        engine.on_chunk({"lines": chunks[2], "filename": "/a/z.py", "cwd": "/a"})
+        while engine.ring.admit_one():
+            pass
+        event = {"before": "x = ", "filename": "/b/main.py", "cwd": "/b", "manual": True}
+        engine.on_keystroke(event)
+        assert engine._task is not None
+        await engine._task
+        sent = transport.bodies[-1]["input_extra"]
+        assert [c["filename"] for c in sent] == ["y.py"]
+
+        await engine._prime()  # primes the current project: /b
+        assert [c["filename"] for c in transport.bodies[-1]["input_extra"]] == ["y.py"]
+
+    run(llama_server, scenario)
+
+
+def test_extra_context_stays_within_the_servers_budget(
+    llama_server: LlamaServer,
+) -> None:
+    async def scenario(engine: Engine, transport: RecordingTransport) -> None:
+        offer(engine, source_chunks(16, size=64))
+        engine._project = "/proj"
+        while engine.ring.queued:
+            await engine.admit_and_prime()
+        await request(engine, "value = ")
+        body = transport.bodies[-1]
+        budget = llama_server.ctx - 1024 - 2 * engine.config.n_predict
+        assert 0 < engine.ring.last_extra_tokens <= budget
+        real = sum(
+            len(httpx.post(llama_server.url + "/tokenize", json={"content": c["text"]}).json()[
+                "tokens"
+            ])
+            for c in body["input_extra"]
+        )
+        assert real <= budget, "the server never has to cut the extra context"
+        assert engine.counters.last_extra_chunks < 16, "oldest chunks left out"
+
+    run(llama_server, scenario, ring_n_chunks=16)
