@@ -74,6 +74,7 @@ class InfillClient:
         *,
         api_key: str = "",
         timeout_s: float = 5.0,
+        ca_bundle: str = "",
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         self.endpoint = endpoint
@@ -91,6 +92,8 @@ class InfillClient:
             # environment, no redirects elsewhere.
             trust_env=False,
             follow_redirects=False,
+            # Certificates are always checked; a private CA can be named.
+            verify=ssl.create_default_context(cafile=ca_bundle) if ca_bundle else True,
         )
 
     async def aclose(self) -> None:

@@ -71,6 +71,8 @@ class Config:
     ring_order: str = "fifo"
     # CA bundle file to verify an https endpoint's certificate with.
     ca_bundle: str = ""
+    # Write a debug log (stdpath('state')/llama_nvim.log); :LlamaDebugToggle flips it.
+    debug_log: bool = False
     # Byte caps on the local context sent per request (huge files, minified lines).
     max_prefix_bytes: int = 32768
     max_suffix_bytes: int = 8192
@@ -208,6 +210,7 @@ _RULES: dict[str, _Rule] = {
     "speculative": _bool(),
     "ring_order": _choice("fifo", "mru"),
     "ca_bundle": _str(),
+    "debug_log": _bool(),
     "max_prefix_bytes": _int(0),
     "max_suffix_bytes": _int(0),
     "max_line_bytes": _int(16),

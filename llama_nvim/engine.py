@@ -22,6 +22,7 @@ from .cache import SuggestionCache
 from .client import InfillClient
 from .config import Config
 from .context import LocalContext, Snapshot, accepted_snapshot, build_local_context, clean_text
+from .debuglog import DebugLog
 from .filtering import suggestion_lines
 from .privacy import Privacy
 from .problems import ProblemReporter, ServerProblem, describe
@@ -97,6 +98,7 @@ class Engine:
         *,
         clock: Callable[[], float] = time.monotonic,
         tokens: TokenCounter | None = None,
+        log: DebugLog | None = None,
     ) -> None:
         self.config = config
         self.enabled = config.enable_at_startup
@@ -108,6 +110,7 @@ class Engine:
         # while typing are cut to the command line's width).
         self.last_problem = ""
         self.tokens = tokens or TokenCounter()
+        self.log = log or DebugLog("", enabled=False)
         self.ring = Ring(
             config.ring_n_chunks,
             count_tokens=self.tokens.count,
@@ -188,13 +191,18 @@ class Engine:
             if isinstance(chunk, Mapping):
                 self.on_chunk(chunk)
         seq = self._supersede()
+        self.log.write(
+            "keystroke", seq=seq, manual=snapshot.manual, row=snapshot.row, col=snapshot.col
+        )
         if not self._wanted(snapshot):
+            self.log.write("skip", seq=seq, reason="disabled, excluded or mid-line")
             return
         self._project = self._project_for(snapshot.filename, snapshot.cwd)
         context = build_local_context(snapshot)
         if not snapshot.manual:
             hit = self.cache.get(context)
             if hit is not None:
+                self.log.write("cache_hit", seq=seq, typed=hit.typed)
                 self.counters.cache_hits += 1
                 self._show(snapshot, hit.lines, Stats(cached=True, ring=self._ring_info()))
                 self._speculate(snapshot, hit.lines)
@@ -225,6 +233,7 @@ class Engine:
         project = self._project_for(filename, clean_text(str(event.get("cwd") or "")))
         text_lines = [clean_text(line) for line in lines if isinstance(line, str)]
         if self.ring.offer(text_lines, relative_name(filename, project), project):
+            self.log.write("chunk_queued", file=relative_name(filename, project), lines=len(lines))
             self.counters.chunks_offered += 1
             if self.naive:
                 self.ring.admit_one()
@@ -341,9 +350,11 @@ class Engine:
         if lines is not None:
             self.cache.put(context, lines)
         if seq != self._seq:
+            self.log.write("drop", seq=seq, reason="stale")
             self.counters.dropped_stale += 1
             return
         if lines is None:
+            self.log.write("drop", seq=seq, reason="filtered", content=completion.content)
             self.counters.dropped_filtered += 1
             return
         stats = Stats(n_ctx=self.n_ctx, completion=completion, ring=self._ring_info())
@@ -398,12 +409,21 @@ class Engine:
 
     async def _send(self, body: dict[str, Any], *, quiet: bool = False) -> Completion | None:
         self.counters.requests += 1
+        self.log.write(
+            "request",
+            background=quiet,
+            n_predict=body["n_predict"],
+            extra_chunks=len(body["input_extra"]),
+            prompt=body["prompt"],
+        )
         try:
             completion = await self.client.infill(body)
         except asyncio.CancelledError:
+            self.log.write("cancelled")
             self.counters.cancelled += 1
             raise
         except ServerProblem as problem:
+            self.log.write("problem", kind=problem.kind.value, detail=problem.detail)
             self.counters.failed += 1
             if quiet:
                 return None  # background work: the user's own requests report problems
@@ -415,6 +435,15 @@ class Engine:
             self._editor.notify("llama.nvim: llama-server answers again", error=False)
         if not self.n_ctx:
             self._spawn(self.refresh_props())
+        t = completion.timings
+        self.log.write(
+            "reply",
+            content=completion.content,
+            prompt_n=t.prompt_n,
+            cache_n=t.cache_n,
+            predicted_n=t.predicted_n,
+            ms=round(t.prompt_ms + t.predicted_ms, 1),
+        )
         self.counters.prompt_n += completion.timings.prompt_n
         self.counters.cache_n += completion.timings.cache_n
         self.counters.sent_tokens += completion.tokens_evaluated

@@ -7,6 +7,8 @@ Import cost matters: ``:UpdateRemotePlugins`` imports this module, so httpx
 from __future__ import annotations
 
 import asyncio
+import os
+import ssl
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -77,6 +79,7 @@ class LlamaPlugin:
         self._nvim.exec_lua(_INSTALL_LUA, LUA_SOURCE.read_text("utf-8"), str(LUA_SOURCE))
         try:
             from .client import InfillClient
+            from .debuglog import DebugLog
             from .engine import Engine
             from .nvim_adapter import NvimEditor
         except ImportError as err:
@@ -86,16 +89,34 @@ class LlamaPlugin:
                 error=True,
             )
             return
-        client = InfillClient(
-            config.endpoint, api_key=config.api_key, timeout_s=config.timeout_ms / 1000
+        messages = [f"llama.nvim: {p.message}" for p in problems]
+        try:
+            client = InfillClient(
+                config.endpoint,
+                api_key=config.api_key,
+                timeout_s=config.timeout_ms / 1000,
+                ca_bundle=config.ca_bundle,
+            )
+        except (OSError, ssl.SSLError) as err:
+            messages.append(
+                f"llama.nvim: g:llama_config.ca_bundle cannot be used ({err}); "
+                "using the system's certificates"
+            )
+            client = InfillClient(
+                config.endpoint, api_key=config.api_key, timeout_s=config.timeout_ms / 1000
+            )
+        state_dir = self._nvim.funcs.stdpath("state")
+        log = DebugLog(
+            os.path.join(state_dir, "llama_nvim.log"),
+            secret=config.api_key,
+            enabled=config.debug_log,
         )
-        self._engine = Engine(config, NvimEditor(self._nvim), client)
+        self._engine = Engine(config, NvimEditor(self._nvim), client, log=log)
         lua_problems = self._nvim.exec_lua(
             "return require('llama_nvim').setup(...)",
             self._nvim.channel_id,
             _lua_options(config, self._engine.enabled),
         )
-        messages = [f"llama.nvim: {p.message}" for p in problems]
         messages += [f"llama.nvim: {text}" for text in lua_problems or []]
         if messages:
             # One message for all of them: a single prompt at start-up, not one per key.
@@ -189,6 +210,25 @@ class LlamaPlugin:
         self._nvim.exec_lua(
             "vim.api.nvim_echo({{table.concat(..., '\\n')}}, true, {})", lines, async_=True
         )
+
+    @pynvim.command("LlamaDebugToggle", sync=False)
+    def debug_toggle(self) -> None:
+        """Start or stop writing the debug log."""
+        self._start()
+        if self._engine is None:
+            return
+        log = self._engine.log
+        log.enabled = not log.enabled
+        state = f"on, writing {log.path}" if log.enabled else "off"
+        self._message(f"llama.nvim: debug log {state}", error=False)
+
+    @pynvim.command("LlamaDebugClear", sync=False)
+    def debug_clear(self) -> None:
+        """Empty the debug log."""
+        self._start()
+        if self._engine is not None:
+            self._engine.log.clear()
+            self._message("llama.nvim: debug log cleared", error=False)
 
     @pynvim.function("LlamaNvimStats", sync=True)
     def stats(self, args: list[Any]) -> dict[str, int]:

@@ -86,9 +86,7 @@ class RenderPlan:
         """The dict the Lua side draws; it re-checks the anchor before drawing."""
         snap = self.snapshot
         first = display_text(self.lines[0], snap.vcol, snap.tabstop)
-        virt_lines = [
-            [[display_text(line, 0, snap.tabstop), HL_HINT]] for line in self.lines[1:]
-        ]
+        virt_lines = [[[display_text(line, 0, snap.tabstop), HL_HINT]] for line in self.lines[1:]]
         info = self.info if self.show_info == 2 else ""
         return {
             "buf": snap.buf,

@@ -64,9 +64,7 @@ def plugin_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture
-def make_editor(
-    plugin_home: Path, tmp_path: Path
-) -> Iterator[Callable[..., Editor]]:
+def make_editor(plugin_home: Path, tmp_path: Path) -> Iterator[Callable[..., Editor]]:
     """Start embedded Neovims with the plugin; all are closed after the test."""
     editors: list[Editor] = []
 

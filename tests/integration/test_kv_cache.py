@@ -184,9 +184,11 @@ def test_extra_context_stays_within_the_servers_budget(
         budget = llama_server.ctx - 1024 - 2 * engine.config.n_predict
         assert 0 < engine.ring.last_extra_tokens <= budget
         real = sum(
-            len(httpx.post(llama_server.url + "/tokenize", json={"content": c["text"]}).json()[
-                "tokens"
-            ])
+            len(
+                httpx.post(llama_server.url + "/tokenize", json={"content": c["text"]}).json()[
+                    "tokens"
+                ]
+            )
             for c in body["input_extra"]
         )
         assert real <= budget, "the server never has to cut the extra context"

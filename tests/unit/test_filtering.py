@@ -9,9 +9,7 @@ from llama_nvim.filtering import normalize, suggestion_lines
 
 
 def snap(after: str = "", below: tuple[str, ...] = ()) -> Snapshot:
-    return Snapshot(
-        buf=1, tick=1, row=0, col=4, above=(), before="x = ", after=after, below=below
-    )
+    return Snapshot(buf=1, tick=1, row=0, col=4, above=(), before="x = ", after=after, below=below)
 
 
 def test_plain_reply_becomes_its_lines() -> None:

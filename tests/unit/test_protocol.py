@@ -26,9 +26,7 @@ CONTEXT = LocalContext(prefix="def f():\n", prompt="    ret", suffix="\nprint(f(
 
 
 def body(config: Config | None = None, extra: tuple[ExtraChunk, ...] = ()) -> dict[str, Any]:
-    return build_infill_body(
-        CONTEXT, extra, config or Config(), n_predict=77, t_max_predict_ms=333
-    )
+    return build_infill_body(CONTEXT, extra, config or Config(), n_predict=77, t_max_predict_ms=333)
 
 
 # -- request body ---------------------------------------------------------------------

@@ -60,7 +60,7 @@ def test_caret_notation_counts_two_columns_for_following_tabs() -> None:
 
 
 def test_printable_text_is_unchanged() -> None:
-    text = "fn main() { println!(\"héllo → 世界\"); }"
+    text = 'fn main() { println!("héllo → 世界"); }'
     assert display_text(text, 5, 8) == text
 
 
