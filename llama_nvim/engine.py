@@ -468,6 +468,9 @@ class Engine:
             "in_flight": int(self._busy()),
             "n_ctx": self.n_ctx,
             "token_scale_pct": round(self.token_scale * 100),
+            # For leak checks: tasks alive in the host and its resident memory.
+            "tasks": len(asyncio.all_tasks()),
+            "rss_kb": _rss_kb(),
         }
 
     def _idle(self) -> bool:
@@ -510,3 +513,15 @@ class Engine:
 
 def _key(context: LocalContext) -> tuple[str, str, str]:
     return (context.prefix, context.prompt, context.suffix)
+
+
+def _rss_kb() -> int:
+    """Resident memory of this process (Linux), 0 where unknown."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
