@@ -66,6 +66,10 @@ class Config:
     n_batch: int = 1024
     # After a suggestion shows, fetch the one for after accepting it (cache only).
     speculative: bool = True
+    # ... once the suggestion has stayed on screen this long: while the user types
+    # on, hints flash by unaccepted, and fetching their sequels would only load
+    # the server. People take longer than this to read a hint before Tab.
+    speculative_delay_ms: int = 200
     # "fifo" keeps the extra context append-only (cache friendly); "mru" rebuilds
     # it most-recently-used first on every request (the benchmark's naive baseline).
     ring_order: str = "fifo"
@@ -208,6 +212,7 @@ _RULES: dict[str, _Rule] = {
     "ring_similarity": _float(0.0, 1.0),
     "n_batch": _int(16),
     "speculative": _bool(),
+    "speculative_delay_ms": _int(0, 10_000),
     "ring_order": _choice("fifo", "mru"),
     "ca_bundle": _str(),
     "debug_log": _bool(),

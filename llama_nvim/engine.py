@@ -125,6 +125,7 @@ class Engine:
         self._task: asyncio.Task[None] | None = None  # the user's request, or priming
         self._speculation: asyncio.Task[None] | None = None
         self._speculation_key: tuple[str, str, str] | None = None
+        self._speculation_wanted = asyncio.Event()  # the user got there: skip the delay
         # Cancelled tasks whose connection may still be closing: nothing new is
         # sent until they are gone, so at most one request is ever in flight.
         self._closing: set[asyncio.Task[None]] = set()
@@ -133,6 +134,7 @@ class Engine:
         self._last_keystroke = float("-inf")
         self._project = ""
         self._projects: dict[str, str] = {}
+        self._tokenizer_tried = False
         # Server tokens per counted token: cl100k is close to Qwen's tokenizer,
         # but not to every model's; admitted chunks are measured with the
         # server's /tokenize to correct the budget.
@@ -147,8 +149,7 @@ class Engine:
     # -- lifecycle -----------------------------------------------------------------
 
     def start(self) -> None:
-        """Start the background work: tokenizer load, server props, ring updates."""
-        self._spawn(self._load_tokenizer())
+        """Start the background work: server props and the ring's idle-time updates."""
         self._spawn(self.refresh_props())
         if self.config.ring_n_chunks and not self.naive:
             self._spawn(self._ring_loop())
@@ -367,6 +368,7 @@ class Engine:
         if task is None or task.done():
             return False
         if self._speculation_key == _key(context):
+            self._speculation_wanted.set()
             await asyncio.wait({task})
             return True
         self._cancel(task)
@@ -388,9 +390,15 @@ class Engine:
             return
         self._cancel(self._speculation)
         self._speculation_key = _key(context)
+        self._speculation_wanted = asyncio.Event()
         self._speculation = asyncio.ensure_future(self._fetch_speculative(after_accept, context))
 
     async def _fetch_speculative(self, snapshot: Snapshot, context: LocalContext) -> None:
+        if self.config.speculative_delay_ms:
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(
+                    self._speculation_wanted.wait(), self.config.speculative_delay_ms / 1000
+                )
         await self._quiet()
         self.counters.speculative += 1
         body = build_infill_body(
@@ -485,6 +493,11 @@ class Engine:
             await asyncio.sleep(self.config.ring_update_ms / 1000)
             if not self.ring.queued or not self._idle() or self._busy():
                 continue
+            if not self.tokens.exact and not self._tokenizer_tried:
+                # Loading the tokenizer holds the GIL for a few hundred ms: do it
+                # once, while the user is idle, not at start-up when they type.
+                self._tokenizer_tried = True
+                await self._load_tokenizer()
             if not self._reporter.may_request(self._clock()):
                 continue
             self._task = asyncio.ensure_future(self.admit_and_prime())

@@ -8,6 +8,7 @@ sequence the server caches stays a prefix of the next request's.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 from collections import deque
@@ -116,17 +117,9 @@ class Ring:
                 self._queue.remove(queued)
         if len(self._queue) >= self.capacity:
             self._queue.popleft()
-        header = f"{filename}\n"
-        self._queue.append(
-            Chunk(
-                text=text,
-                filename=filename,
-                project=project,
-                words=words,
-                lines=line_set(text),
-                tokens=self._count_tokens(header + text) + 1,
-            )
-        )
+        # Tokens are counted on admission, in idle time: counting is not free.
+        chunk = Chunk(text, filename, project, words, line_set(text), tokens=0)
+        self._queue.append(chunk)
         return True
 
     @property
@@ -143,6 +136,8 @@ class Ring:
         if not self._queue:
             return None
         chunk = self._queue.popleft()
+        header = f"{chunk.filename}\n"
+        chunk = dataclasses.replace(chunk, tokens=self._count_tokens(header + chunk.text) + 1)
         kept = [c for c in self._ring if jaccard(c.words, chunk.words) <= self.similarity]
         self.evicted += len(self._ring) - len(kept)
         kept.append(chunk)
