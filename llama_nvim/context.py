@@ -124,11 +124,25 @@ def build_local_context(snapshot: Snapshot) -> LocalContext:
     )
 
 
+def _is_continuation(byte: int) -> bool:
+    return 0x80 <= byte < 0xC0
+
+
 def _truncate_bytes(text: str, limit: int, *, keep_end: bool = False) -> str:
+    """Cut to ``limit`` UTF-8 bytes without splitting a character (as the Lua side cuts)."""
     data = text.encode("utf-8", "surrogatepass")
     if len(data) <= limit:
         return text
-    data = data[-limit:] if keep_end else data[:limit]
+    if keep_end:
+        start = len(data) - limit
+        while start < len(data) and _is_continuation(data[start]):
+            start += 1
+        data = data[start:]
+    else:
+        end = limit
+        while end > 0 and _is_continuation(data[end]):
+            end -= 1
+        data = data[:end]
     return data.decode("utf-8", "replace")
 
 
@@ -150,6 +164,11 @@ def cap_lines_above(
         kept.append(line)
     kept.reverse()
     return tuple(kept)
+
+
+def before_is_whole(snapshot: Snapshot) -> bool:
+    """False if the text left of the cursor was cut to fit ``max_line_bytes``."""
+    return len(snapshot.before.encode("utf-8", "surrogatepass")) >= snapshot.col
 
 
 def accepted_snapshot(

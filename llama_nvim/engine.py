@@ -21,7 +21,14 @@ from typing import Any, Protocol
 from .cache import SuggestionCache
 from .client import InfillClient
 from .config import Config
-from .context import LocalContext, Snapshot, accepted_snapshot, build_local_context, clean_text
+from .context import (
+    LocalContext,
+    Snapshot,
+    accepted_snapshot,
+    before_is_whole,
+    build_local_context,
+    clean_text,
+)
 from .debuglog import DebugLog
 from .filtering import suggestion_lines
 from .privacy import Privacy
@@ -378,6 +385,10 @@ class Engine:
         """Fetch, into the cache only, the suggestion for after this one is accepted."""
         if not self.config.speculative or not self.config.max_cache_keys:
             return
+        if len(lines) > 1 and not before_is_whole(snapshot):
+            # The line the cursor leaves was cut to max_line_bytes: we cannot
+            # know the text the editor will send for it after the accept.
+            return
         after_accept = accepted_snapshot(
             snapshot,
             lines,
@@ -507,6 +518,7 @@ class Engine:
         chunk = self.ring.admit_one()
         if chunk is None:
             return
+        await self._quiet()
         with contextlib.suppress(ServerProblem):
             server_tokens = await self.client.tokenize(chunk.text)
             self._measured_server += server_tokens

@@ -1,13 +1,13 @@
 """Rendering plans: what the Lua side draws for a suggestion, decided in Python.
 
-The plan carries the literal text (what Tab inserts) and, separately, the text
-to display: tabs expanded to the right width and control characters shown in
-caret notation, so nothing in a suggestion is ever interpreted by the terminal.
+The plan carries the literal text (what Tab inserts), where it is anchored,
+and the info text. How that text looks on screen (tab stops, caret notation
+for control characters, cell widths) is the Lua side's ``display``: only
+Neovim knows its own cell widths.
 """
 
 from __future__ import annotations
 
-import unicodedata
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,32 +16,6 @@ from .protocol import Completion
 
 HL_HINT = "LlamaNvimHint"
 HL_INFO = "LlamaNvimInfo"
-
-
-def _caret(char: str) -> str:
-    code = ord(char)
-    if code == 0x7F:
-        return "^?"
-    return "^" + chr(code + 0x40)
-
-
-def display_text(text: str, start_vcol: int, tabstop: int) -> str:
-    """Text as the screen should show it when it starts at ``start_vcol``."""
-    out: list[str] = []
-    vcol = start_vcol
-    for char in text:
-        if char == "\t":
-            width = tabstop - (vcol % tabstop)
-            out.append(" " * width)
-            vcol += width
-        elif ord(char) < 0x20 or ord(char) == 0x7F or 0x80 <= ord(char) < 0xA0:
-            shown = _caret(char) if ord(char) < 0x80 else f"<{ord(char):02x}>"
-            out.append(shown)
-            vcol += len(shown)
-        else:
-            out.append(char)
-            vcol += 2 if unicodedata.east_asian_width(char) in "WF" else 1
-    return "".join(out)
 
 
 @dataclass(frozen=True)
@@ -85,8 +59,6 @@ class RenderPlan:
     def to_lua(self) -> dict[str, Any]:
         """The dict the Lua side draws; it re-checks the anchor before drawing."""
         snap = self.snapshot
-        first = display_text(self.lines[0], snap.vcol, snap.tabstop)
-        virt_lines = [[[display_text(line, 0, snap.tabstop), HL_HINT]] for line in self.lines[1:]]
         info = self.info if self.show_info == 2 else ""
         return {
             "buf": snap.buf,
@@ -96,8 +68,7 @@ class RenderPlan:
             "lines": list(self.lines),
             "after": snap.after,
             "tabstop": snap.tabstop,
-            "inline": first,
-            "virt_lines": virt_lines,
+            "vcol": snap.vcol,
             "info": f"  {info}" if info else "",
             "status": self.info if self.show_info else "",
             "hl_hint": HL_HINT,

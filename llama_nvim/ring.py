@@ -113,7 +113,7 @@ class Ring:
         words = words_of(text)
         # A newer near-copy replaces a queued one: the queue holds what to add next.
         for queued in list(self._queue):
-            if jaccard(queued.words, words) > self.similarity:
+            if queued.project == project and jaccard(queued.words, words) > self.similarity:
                 self._queue.remove(queued)
         if len(self._queue) >= self.capacity:
             self._queue.popleft()
@@ -138,7 +138,11 @@ class Ring:
         chunk = self._queue.popleft()
         header = f"{chunk.filename}\n"
         chunk = dataclasses.replace(chunk, tokens=self._count_tokens(header + chunk.text) + 1)
-        kept = [c for c in self._ring if jaccard(c.words, chunk.words) <= self.similarity]
+        kept = [
+            c
+            for c in self._ring
+            if c.project != chunk.project or jaccard(c.words, chunk.words) <= self.similarity
+        ]
         self.evicted += len(self._ring) - len(kept)
         kept.append(chunk)
         while len(kept) > self.capacity:

@@ -9,11 +9,16 @@ from __future__ import annotations
 
 import json
 import socket
+import ssl
+import subprocess
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
+
+OPENSSL = "/usr/bin/openssl"
 
 
 @dataclass
@@ -26,6 +31,9 @@ class Reply:
     dribble: float = 0.0  # seconds between body bytes
     close_without_answer: bool = False
     content_type: str = "application/json"
+    # Send the head and only this many bytes of the body, then close (-1: all of it).
+    cut_after: int = -1
+    headers: dict[str, str] = field(default_factory=dict)
 
     @classmethod
     def completion(cls, content: Any, **kwargs: Any) -> Reply:
@@ -41,6 +49,11 @@ class Reply:
     def error(cls, status: int, message: str, kind: str = "server_error") -> Reply:
         body = {"error": {"code": status, "message": message, "type": kind}}
         return cls(status=status, body=json.dumps(body).encode())
+
+    @classmethod
+    def of_json(cls, data: Any, **kwargs: Any) -> Reply:
+        """Any JSON value as the body (for replies of the wrong shape)."""
+        return cls(body=json.dumps(data).encode(), **kwargs)
 
 
 @dataclass
@@ -59,31 +72,66 @@ class Received:
         return json.loads(self.body)
 
 
+def make_self_signed_cert(directory: Path, host: str = "127.0.0.1") -> tuple[Path, Path]:
+    """A self-signed certificate for ``host`` (an IP address) made with openssl: (cert, key)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    cert, key = directory / "cert.pem", directory / "key.pem"
+    subprocess.run(
+        [OPENSSL, "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+         "-nodes", "-keyout", str(key), "-out", str(cert), "-days", "2",
+         "-subj", f"/CN={host}", "-addext", f"subjectAltName=IP:{host}"],
+        check=True, capture_output=True, timeout=60,
+    )  # fmt: skip
+    return cert, key
+
+
 @dataclass
 class FakeServer:
-    """Answers with ``responder(request)``; runs in a daemon thread."""
+    """Answers with ``responder(request)``; runs in a daemon thread.
+
+    ``port`` fixes the port (e.g. one a test reserved before the server was up);
+    ``tls`` = (cert, key) makes it speak HTTPS. ``connections`` counts every TCP
+    connection accepted, ``tls_failures`` the TLS handshakes that failed.
+    """
 
     responder: Callable[[Received], Reply] = field(default=lambda _req: Reply.completion("x"))
     requests: list[Received] = field(default_factory=list)
+    port: int = 0
+    tls: tuple[Path, Path] | None = None
+    connections: int = field(default=0, init=False)
+    tls_failures: int = field(default=0, init=False)
 
     def __post_init__(self) -> None:
         self._sock = socket.socket()
         self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self._sock.bind(("127.0.0.1", 0))
+        self._sock.bind(("127.0.0.1", self.port))
         self._sock.listen(16)
-        self.port: int = self._sock.getsockname()[1]
+        self.port = self._sock.getsockname()[1]
+        self._tls: ssl.SSLContext | None = None
+        if self.tls is not None:
+            self._tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            self._tls.load_cert_chain(str(self.tls[0]), str(self.tls[1]))
         self._stop = threading.Event()
         self._lock = threading.Lock()
         self._thread = threading.Thread(target=self._serve, daemon=True)
         self._thread.start()
 
     @property
+    def url(self) -> str:
+        scheme = "https" if self.tls is not None else "http"
+        return f"{scheme}://127.0.0.1:{self.port}"
+
+    @property
     def infill_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/infill"
+        return self.url + "/infill"
 
     def infill_requests(self) -> list[Received]:
         with self._lock:
             return [r for r in self.requests if r.path == "/infill"]
+
+    def infill_bodies(self) -> list[dict[str, Any]]:
+        """The JSON bodies of every /infill request so far (each must be valid JSON)."""
+        return [r.json() for r in self.infill_requests()]
 
     def close(self) -> None:
         self._stop.set()
@@ -95,9 +143,21 @@ class FakeServer:
                 conn, _ = self._sock.accept()
             except OSError:
                 return
+            with self._lock:
+                self.connections += 1
             threading.Thread(target=self._handle, args=(conn,), daemon=True).start()
 
     def _handle(self, conn: socket.socket) -> None:
+        if self._tls is not None:
+            try:
+                conn.settimeout(10)
+                conn = self._tls.wrap_socket(conn, server_side=True)
+                conn.settimeout(None)
+            except (ssl.SSLError, OSError):
+                with self._lock:
+                    self.tls_failures += 1
+                conn.close()
+                return
         with conn:
             buffer = b""
             while True:
@@ -148,7 +208,8 @@ class FakeServer:
     def _client_gone(self, conn: socket.socket) -> bool:
         conn.setblocking(False)
         try:
-            return conn.recv(1, socket.MSG_PEEK) == b""
+            # An SSLSocket refuses recv flags: peek at the raw TCP stream instead.
+            return socket.socket.recv(conn, 1, socket.MSG_PEEK) == b""
         except BlockingIOError:
             return False
         except OSError:
@@ -171,11 +232,16 @@ class FakeServer:
             return False
         if reply.close_without_answer:
             return False
+        extra = "".join(f"{name}: {value}\r\n" for name, value in reply.headers.items())
         head = (
             f"HTTP/1.1 {reply.status} X\r\nContent-Type: {reply.content_type}\r\n"
-            f"Content-Length: {len(reply.body)}\r\n\r\n"
+            f"Content-Length: {len(reply.body)}\r\n{extra}\r\n"
         ).encode()
         try:
+            if reply.cut_after >= 0:
+                conn.sendall(head + reply.body[: reply.cut_after])
+                request.ended = time.monotonic()
+                return False
             if reply.dribble:
                 conn.sendall(head)
                 for i in range(len(reply.body)):

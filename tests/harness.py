@@ -278,6 +278,11 @@ class Editor:
     def wait_hint(self, timeout: float = 15.0) -> Hint:
         return wait_until(self.hint, timeout=timeout, what="ghost text")
 
+    def display(self, text: str, vcol: int = 0, tabstop: int = 8) -> str:
+        """How the plugin shows ``text`` starting at screen column ``vcol``."""
+        shown: str = self.lua("return require('llama_nvim').display(...)", text, vcol, tabstop)
+        return shown
+
     def lines(self) -> list[str]:
         return list(self.nvim.current.buffer[:])
 
@@ -329,3 +334,100 @@ class Editor:
         """Fill the current buffer (setup, not typing)."""
         self.nvim.current.buffer[:] = text.split("\n")
         self.nvim.command(f"setlocal filetype={filetype}")
+
+    # -- checks for reliability tests ------------------------------------------------
+
+    def blocked(self) -> str:
+        """The mode if Neovim waits at a prompt (hit-enter, -- More --), else ''.
+
+        nvim_get_mode answers even then; most other requests would hang.
+        """
+        mode: dict[str, Any] = self.nvim.api.get_mode()
+        return str(mode["mode"]) if mode.get("blocking") else ""
+
+    def message_count(self, needle: str) -> int:
+        """How many times ``needle`` occurs in :messages."""
+        return self.messages().count(needle)
+
+    def roundtrip(self) -> float:
+        """Seconds one RPC request to Neovim takes (Neovim must not be blocked)."""
+        start = time.monotonic()
+        self.nvim.eval("1")
+        return time.monotonic() - start
+
+    def host_roundtrip(self) -> float:
+        """Seconds for Neovim to ask the plugin's Python host for its stats and get them."""
+        start = time.monotonic()
+        self.stats()
+        return time.monotonic() - start
+
+    def key_latency(self, key: str, timeout: float = 10.0) -> float:
+        """Type one printable character in insert mode; seconds until the buffer shows it."""
+        row, col = self.cursor()
+        line = self.nvim.current.buffer[row]
+        start = time.monotonic()
+        self.nvim.input("<lt>" if key == "<" else key)
+        expected = line.encode("utf-8", "surrogateescape")[:col] + key.encode()
+        wait_until(
+            lambda: (
+                self.nvim.current.buffer[row]
+                .encode("utf-8", "surrogateescape")
+                .startswith(expected)
+            ),
+            timeout=timeout,
+            interval=0.002,
+            what=f"{key!r} to appear",
+        )
+        return time.monotonic() - start
+
+    def all_hints(self) -> dict[int, int]:
+        """Buffer number -> count of llama.nvim extmarks, over every loaded buffer."""
+        code = """
+            local ns = vim.api.nvim_create_namespace('llama_nvim')
+            local out = {}
+            for _, b in ipairs(vim.api.nvim_list_bufs()) do
+              if vim.api.nvim_buf_is_loaded(b) then
+                local n = #vim.api.nvim_buf_get_extmarks(b, ns, 0, -1, {})
+                if n > 0 then out[tostring(b)] = n end
+              end
+            end
+            return out
+        """
+        marks: dict[str, int] = self.lua(code) or {}
+        return {int(buf): n for buf, n in marks.items()}
+
+    def nvim_pid(self) -> int:
+        pid: int = self.nvim.call("getpid")
+        return pid
+
+    def host_pid(self) -> int:
+        """The pid of the Python remote-plugin host: the child of Neovim running python."""
+        parent = self.nvim_pid()
+        for proc in Path("/proc").iterdir():
+            if not proc.name.isdigit():
+                continue
+            try:
+                stat = (proc / "stat").read_text()
+                cmdline = (proc / "cmdline").read_bytes()
+            except OSError:
+                continue
+            ppid = int(stat.rpartition(")")[2].split()[1])
+            if ppid == parent and b"python" in cmdline:
+                return int(proc.name)
+        pytest.fail(f"no Python host process under Neovim (pid {parent})")
+
+    def host_sockets(self) -> int:
+        """Open sockets of the Python host process."""
+        fds = Path(f"/proc/{self.host_pid()}/fd")
+        count = 0
+        for fd in fds.iterdir():
+            with contextlib.suppress(OSError):
+                if os.readlink(fd).startswith("socket:"):
+                    count += 1
+        return count
+
+    def host_log(self) -> str:
+        """What the Python hosts wrote to their log files (NVIM_PYTHON_LOG_FILE*)."""
+        return "".join(
+            path.read_text(errors="replace") for path in sorted(self.home.glob("python-host*"))
+        )

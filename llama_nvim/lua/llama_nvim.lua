@@ -47,6 +47,48 @@ function M.hide()
   end
 end
 
+-- How a suggestion's text is shown: tabs expanded to the next tab stop and
+-- control characters in caret notation (C1 ones as <xx>), so nothing in a
+-- suggestion is ever interpreted by the terminal. Cell widths are Neovim's own.
+function M.display(text, vcol, tabstop)
+  local out = {}
+  local after_control = false
+  for ch in text:gmatch('[%z\1-\127\194-\244][\128-\191]*') do
+    local b = ch:byte()
+    local control = true
+    if ch == '\t' then
+      -- Measured on what is shown so far, as a whole: combining characters
+      -- take no cell of their own.
+      local at = vcol + api.nvim_strwidth(table.concat(out))
+      out[#out + 1] = string.rep(' ', tabstop - (at % tabstop))
+    elseif #ch == 1 and (b < 32 or b == 127) then
+      out[#out + 1] = b == 127 and '^?' or ('^' .. string.char(b + 64))
+    elseif #ch == 2 and b == 194 and ch:byte(2) < 160 then
+      out[#out + 1] = string.format('<%02x>', ch:byte(2))
+    elseif after_control and #ch > 1 and api.nvim_strwidth('a' .. ch) == 1 then
+      -- A combining mark cannot join a control character: Neovim gives it
+      -- a cell of its own, so the hint does too.
+      out[#out + 1] = ' ' .. ch
+      control = false
+    else
+      out[#out + 1] = ch
+      control = false
+    end
+    after_control = control
+  end
+  return table.concat(out)
+end
+
+-- Fills in the displayed form of a hint's lines; its first line starts at
+-- screen column `vcol`, the others at column 0.
+local function set_display(h, vcol)
+  h.inline = M.display(h.lines[1], vcol, h.tabstop)
+  h.virt_lines = {}
+  for i = 2, #h.lines do
+    h.virt_lines[i - 1] = { { M.display(h.lines[i], 0, h.tabstop), h.hl_hint } }
+  end
+end
+
 local function draw(h)
   clear_marks(h.buf)
   local opts = {
@@ -100,6 +142,7 @@ function M.show(plan)
     return -- stale: the user moved on since the request
   end
   plan.win = win
+  set_display(plan, plan.vcol)
   S.hint = plan
   S.status = plan.status
   draw(plan)
@@ -130,33 +173,10 @@ local function follow_typing(win, buf, tick, row, col)
   end
   local lines = vim.list_slice(h.lines, 2)
   table.insert(lines, 1, rest)
-  local vcol = vim.fn.virtcol('.') - 1
   h.lines, h.col, h.tick = lines, col, tick
-  h.inline = M.display(rest, vcol, h.tabstop)
+  set_display(h, vim.fn.virtcol('.') - 1)
   draw(h)
   return true
-end
-
--- Tabs expanded and control characters in caret notation, as Python's
--- render.display_text does; needed here only for type-through redraws.
-function M.display(text, vcol, tabstop)
-  local out = {}
-  for ch in text:gmatch('[%z\1-\127\194-\244][\128-\191]*') do
-    local b = ch:byte()
-    if ch == '\t' then
-      local w = tabstop - (vcol % tabstop)
-      out[#out + 1] = string.rep(' ', w)
-      vcol = vcol + w
-    elseif #ch == 1 and (b < 32 or b == 127) then
-      local shown = b == 127 and '^?' or ('^' .. string.char(b + 64))
-      out[#out + 1] = shown
-      vcol = vcol + 2
-    else
-      out[#out + 1] = ch
-      vcol = vcol + api.nvim_strwidth(ch)
-    end
-  end
-  return table.concat(out)
 end
 
 -- Context gathering -------------------------------------------------------------
@@ -168,6 +188,33 @@ local function eligible(buf)
   return bo.buftype == '' and bo.buflisted and bo.modifiable and not bo.readonly
 end
 
+local function continuation(b)
+  return b ~= nil and b >= 0x80 and b < 0xC0
+end
+
+-- The first n bytes of s, not splitting a UTF-8 character (Python cuts alike).
+local function head_bytes(s, n)
+  if #s <= n then
+    return s
+  end
+  while n > 0 and continuation(s:byte(n + 1)) do
+    n = n - 1
+  end
+  return s:sub(1, n)
+end
+
+-- The last n bytes of s, not splitting a UTF-8 character.
+local function tail_bytes(s, n)
+  if #s <= n then
+    return s
+  end
+  local start = #s - n + 1
+  while start <= #s and continuation(s:byte(start)) do
+    start = start + 1
+  end
+  return s:sub(start)
+end
+
 -- Lines [from, to) capped in bytes, keeping the lines nearest the cursor.
 local function capped_lines(buf, from, to, max_bytes, max_line, nearest_last)
   local lines = api.nvim_buf_get_lines(buf, from, to, false)
@@ -175,10 +222,7 @@ local function capped_lines(buf, from, to, max_bytes, max_line, nearest_last)
   local n = #lines
   for k = 1, n do
     local i = nearest_last and (n - k + 1) or k
-    local l = lines[i]
-    if #l > max_line then
-      l = l:sub(1, max_line)
-    end
+    local l = head_bytes(lines[i], max_line)
     total = total + #l + 1
     if total > max_bytes then
       break
@@ -200,13 +244,8 @@ local function snapshot(manual)
   local o = S.opts
   local win, buf, tick, row, col = cursor_state()
   local line = api.nvim_buf_get_lines(buf, row, row + 1, false)[1] or ''
-  local before, after = line:sub(1, col), line:sub(col + 1)
-  if #before > o.max_line_bytes then
-    before = before:sub(-o.max_line_bytes)
-  end
-  if #after > o.max_line_bytes then
-    after = after:sub(1, o.max_line_bytes)
-  end
+  local before = tail_bytes(line:sub(1, col), o.max_line_bytes)
+  local after = head_bytes(line:sub(col + 1), o.max_line_bytes)
   local name = api.nvim_buf_get_name(buf)
   return {
     buf = buf,
@@ -370,14 +409,9 @@ function M.accept(kind)
   M.hide()
   if #rest > 1 or rest[1] ~= '' then
     local _, _, tick = cursor_state()
-    local vcol = vim.fn.virtcol('.') - 1
     local nh = vim.deepcopy(h)
     nh.lines, nh.row, nh.col, nh.tick = rest, row, col, tick
-    nh.inline = M.display(rest[1], vcol, h.tabstop)
-    nh.virt_lines = {}
-    for i = 2, #rest do
-      nh.virt_lines[#nh.virt_lines + 1] = { { M.display(rest[i], 0, h.tabstop), h.hl_hint } }
-    end
+    set_display(nh, vim.fn.virtcol('.') - 1)
     nh.info = ''
     S.hint = nh
     draw(nh)

@@ -7,7 +7,6 @@ from collections.abc import Callable
 
 import pytest
 
-from llama_nvim.render import display_text
 from tests.harness import Editor, Hint, LlamaServer, wait_until
 
 pytestmark = pytest.mark.integration
@@ -23,13 +22,13 @@ def main():
 """
 
 
-def shown_as_typed(hint: Hint, tabstop: int = 8, vcol: int = 0) -> Callable[[str], str]:
+def shown_as_typed(editor: Editor, tabstop: int = 8, vcol: int = 0) -> Callable[[str], str]:
     """How a literal inserted text displays, to compare with what the hint showed."""
 
     def show(text: str) -> str:
         lines = text.split("\n")
-        first = display_text(lines[0], vcol, tabstop)
-        return "\n".join([first, *(display_text(line, 0, tabstop) for line in lines[1:])])
+        first = editor.display(lines[0], vcol, tabstop)
+        return "\n".join([first, *(editor.display(line, 0, tabstop) for line in lines[1:])])
 
     return show
 
@@ -72,7 +71,7 @@ def test_typing_shows_ghost_text_and_tab_inserts_exactly_it(editor: Editor) -> N
     lines_after = inserted.split("\n")
     assert lines_after[:row] == lines_before[:row]
     new_text = "\n".join(lines_after[row:])[col:]
-    show = shown_as_typed(hint, vcol=col)
+    show = shown_as_typed(editor, vcol=col)
     assert show(new_text) == hint.text
     assert editor.mode() == "i", "still in the same insert session"
     end_row = row + len(hint.below)
@@ -98,7 +97,7 @@ def test_shift_tab_accepts_only_the_first_line(editor: Editor) -> None:
     wait_until(lambda: editor.text() != before, what="first line inserted")
     after = editor.lines()
     assert len(after) == len(before.split("\n")), "no new line was added"
-    show = shown_as_typed(hint, vcol=col)
+    show = shown_as_typed(editor, vcol=col)
     assert show(after[row][col:]) == hint.inline
     assert editor.cursor() == (row, len(after[row].encode()))
     rest = wait_until(editor.hint, what="the rest of the suggestion still shown")
@@ -151,7 +150,7 @@ def test_tab_without_a_hint_runs_the_users_own_mapping(
     editor.type("<Tab>")
     wait_until(lambda: editor.text() != before, what="accept with the mapped Tab")
     assert "MINE" not in editor.lines()[row]
-    assert shown_as_typed(hint, vcol=col)("\n".join(editor.lines()[row:])[col:]) == hint.text
+    assert shown_as_typed(editor, vcol=col)("\n".join(editor.lines()[row:])[col:]) == hint.text
 
 
 def test_tab_falls_back_to_another_plugins_lua_mapping(

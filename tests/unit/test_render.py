@@ -1,4 +1,4 @@
-"""render: display text, info text and the plan handed to the Lua side."""
+"""render: info text and the plan handed to the Lua side."""
 
 from __future__ import annotations
 
@@ -6,69 +6,7 @@ import pytest
 
 from llama_nvim.context import Snapshot
 from llama_nvim.protocol import Completion, Timings
-from llama_nvim.render import HL_HINT, HL_INFO, RenderPlan, Stats, display_text, info_text
-
-# -- display_text ------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    ("text", "start", "tabstop", "expected"),
-    [
-        ("\tx", 0, 8, "        x"),
-        ("\tx", 3, 8, "     x"),
-        ("\tx", 7, 8, " x"),
-        ("\tx", 8, 8, "        x"),
-        ("\tx", 10, 4, "  x"),
-        ("a\tb", 0, 4, "a   b"),
-        ("ab\t\tc", 1, 4, "ab " + "    " + "c"),
-        ("\t", 0, 1, " "),
-    ],
-)
-def test_tabs_expand_relative_to_the_start_column(
-    text: str, start: int, tabstop: int, expected: str
-) -> None:
-    assert display_text(text, start, tabstop) == expected
-
-
-@pytest.mark.parametrize(
-    ("text", "expected"),
-    [
-        ("\x1b[31mred", "^[[31mred"),
-        ("a\x00b", "a^@b"),
-        ("\x07", "^G"),
-        ("\x08", "^H"),
-        ("\x0d", "^M"),
-        ("\x1f", "^_"),
-        ("\x7f", "^?"),
-        ("\x85", "<85>"),
-        ("\x9b2J", "<9b>2J"),
-    ],
-)
-def test_control_characters_are_shown_in_caret_notation(text: str, expected: str) -> None:
-    assert display_text(text, 0, 8) == expected
-
-
-def test_no_control_character_reaches_the_screen() -> None:
-    every_control = "".join(chr(c) for c in [*range(0x20), 0x7F, *range(0x80, 0xA0)])
-    shown = display_text(every_control.replace("\t", ""), 0, 8)
-    assert all(0x20 <= ord(ch) < 0x7F for ch in shown)
-
-
-def test_caret_notation_counts_two_columns_for_following_tabs() -> None:
-    assert display_text("\x1b\tx", 0, 8) == "^[" + " " * 6 + "x"
-    assert display_text("\x85\tx", 0, 8) == "<85>" + " " * 4 + "x"
-
-
-def test_printable_text_is_unchanged() -> None:
-    text = 'fn main() { println!("héllo → 世界"); }'
-    assert display_text(text, 5, 8) == text
-
-
-def test_tab_after_wide_characters_reaches_the_next_tab_stop() -> None:
-    # "日本" fills screen cells 0-3 in Neovim, so the tab fills cells 4-7: four spaces,
-    # and "x" sits at the tab stop (cell 8), where it lands once the line is accepted.
-    assert display_text("日本\tx", 0, 8) == "日本" + " " * 4 + "x"
-
+from llama_nvim.render import HL_HINT, HL_INFO, RenderPlan, Stats, info_text
 
 # -- info_text ----------------------------------------------------------------------------
 
@@ -121,7 +59,7 @@ def snapshot(vcol: int = 4, tabstop: int = 4) -> Snapshot:
     )
 
 
-def test_to_lua_carries_anchor_literal_lines_and_display_text() -> None:
+def test_to_lua_carries_anchor_literal_lines_and_screen_column() -> None:
     lines = ["x\t== 1", "\treturn\x1b", ""]
     plan = RenderPlan(snapshot(vcol=4, tabstop=4), lines, "llama: cached", show_info=2)
     assert plan.to_lua() == {
@@ -129,13 +67,11 @@ def test_to_lua_carries_anchor_literal_lines_and_display_text() -> None:
         "tick": 17,
         "row": 9,
         "col": 6,
+        # literal: what Tab inserts; the Lua side decides how it looks
         "lines": ["x\t== 1", "\treturn\x1b", ""],
         "after": ":",
         "tabstop": 4,
-        # the first line starts at the cursor's screen column 4: "x" then a tab to column 8
-        "inline": "x   == 1",
-        # the other lines start at column 0
-        "virt_lines": [[["    return^[", HL_HINT]], [["", HL_HINT]]],
+        "vcol": 4,
         "info": "  llama: cached",
         "status": "llama: cached",
         "hl_hint": HL_HINT,
@@ -148,12 +84,6 @@ def test_to_lua_lines_are_a_copy() -> None:
     table = RenderPlan(snapshot(), lines, "", show_info=2).to_lua()
     table["lines"].append("b")
     assert lines == ["a"]
-
-
-def test_to_lua_single_line_has_no_virt_lines() -> None:
-    table = RenderPlan(snapshot(), ["abc"], "i", show_info=2).to_lua()
-    assert table["inline"] == "abc"
-    assert table["virt_lines"] == []
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,1105 @@
+"""engine.Engine with its ring, cache and speculation, against a fake llama-server.
+
+The fake server is an httpx.MockTransport handler: it answers /infill,
+/tokenize and /props, records every body, counts the /infill requests in
+flight at once, and can hold chosen requests on an asyncio.Event to play a
+slow server. Tests wait for the engine's tasks (``settle``), never for time to
+pass; the engine's clock is a fake moved by hand. Token counts are text
+lengths (``CharTokens``) so budgets can be worked out by hand.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import json
+import random
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from llama_nvim.client import InfillClient
+from llama_nvim.config import Config
+from llama_nvim.context import LocalContext, Snapshot, accepted_snapshot, build_local_context
+from llama_nvim.engine import _BUDGET_FRAMING, _BUDGET_SLACK, IDLE_AFTER_S, Engine
+from llama_nvim.render import RenderPlan
+from llama_nvim.tokens import TokenCounter
+
+ENDPOINT = "http://127.0.0.1:8012/infill"
+
+
+class CharTokens(TokenCounter):
+    """One token per character; never loads a tokenizer."""
+
+    def load(self) -> None:
+        pass
+
+    def count(self, text: str) -> int:
+        return len(text)
+
+
+class FakeEditor:
+    def __init__(self) -> None:
+        self.shown: list[RenderPlan] = []
+        self.hidden = 0
+        self.messages: list[tuple[str, bool]] = []
+
+    def show(self, plan: RenderPlan) -> None:
+        self.shown.append(plan)
+
+    def hide(self) -> None:
+        self.hidden += 1
+
+    def notify(self, message: str, *, error: bool) -> None:
+        self.messages.append((message, error))
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def reply_to(prompt: str) -> str:
+    """The fake server's suggestion: never what a test types next by accident."""
+    return f"@{len(prompt)}"
+
+
+def ok(content: str) -> httpx.Response:
+    return httpx.Response(
+        200,
+        json={
+            "content": content,
+            "tokens_cached": 10,
+            "tokens_evaluated": 12,
+            "timings/prompt_n": 2,
+            "timings/cache_n": 10,
+        },
+    )
+
+
+class Server:
+    """A llama-server stand-in for httpx.MockTransport."""
+
+    def __init__(self) -> None:
+        self.infills: list[dict[str, Any]] = []
+        self.tokenized: list[str] = []
+        self.props_asked = 0
+        self.n_ctx = 0  # 0: /props answers 404
+        self.active = 0
+        self.peak = 0
+        self.cancelled = 0
+        self.arrived = asyncio.Event()
+        # Requests for which ``hold`` is true wait for ``gate``.
+        self.hold: Callable[[dict[str, Any]], bool] = lambda body: False
+        self.gate = asyncio.Event()
+        # Loop turns a request takes to close (a real connection close yields).
+        self.close_turns = 2
+        self.answer: Callable[[dict[str, Any]], httpx.Response] = lambda body: ok(
+            reply_to(body["prompt"])
+        )
+        self.tokens_for: Callable[[str], int] | None = len  # None: /tokenize 404s
+
+    async def handle(self, request: httpx.Request) -> httpx.Response:
+        path = request.url.path
+        if path == "/props":
+            self.props_asked += 1
+            if not self.n_ctx:
+                return httpx.Response(404, json={"error": {"message": "Not Found"}})
+            return httpx.Response(200, json={"default_generation_settings": {"n_ctx": self.n_ctx}})
+        if path == "/tokenize":
+            content = json.loads(request.content)["content"]
+            self.tokenized.append(content)
+            if self.tokens_for is None:
+                return httpx.Response(404, json={"error": {"message": "Not Found"}})
+            return httpx.Response(200, json={"tokens": [1] * self.tokens_for(content)})
+        assert path == "/infill", path
+        body = json.loads(request.content)
+        self.infills.append(body)
+        self.active += 1
+        self.peak = max(self.peak, self.active)
+        try:
+            self.arrived.set()
+            if self.hold(body):
+                await self.gate.wait()
+            return self.answer(body)
+        except asyncio.CancelledError:
+            self.cancelled += 1
+            raise
+        finally:
+            try:
+                # (a second cancel may cut the close short; it still ends)
+                for _ in range(self.close_turns):
+                    await asyncio.sleep(0)
+            finally:
+                self.active -= 1
+
+    async def next_request(self) -> dict[str, Any]:
+        await asyncio.wait_for(self.arrived.wait(), 5)
+        self.arrived.clear()
+        return self.infills[-1]
+
+    def prompts(self) -> list[str]:
+        return [body["prompt"] for body in self.infills if body["n_predict"]]
+
+    def primes(self) -> list[dict[str, Any]]:
+        return [body for body in self.infills if body["n_predict"] == 0]
+
+
+def make_config(**options: Any) -> Config:
+    """No debounce, and no speculation unless asked for (then with no delay)."""
+    base = Config(debounce_ms=0, speculative=False, speculative_delay_ms=0)
+    return dataclasses.replace(base, **options)
+
+
+def make_engine(
+    server: Server, config: Config | None = None, clock: Clock | None = None
+) -> tuple[Engine, FakeEditor]:
+    editor = FakeEditor()
+    client = InfillClient(ENDPOINT, transport=httpx.MockTransport(server.handle))
+    engine = Engine(
+        config or make_config(), editor, client, clock=clock or Clock(), tokens=CharTokens()
+    )
+    return engine, editor
+
+
+def event(
+    before: str = "x = ",
+    after: str = "",
+    *,
+    above: tuple[str, ...] = ("def f():",),
+    below: tuple[str, ...] = (),
+    tick: int = 1,
+    manual: bool = False,
+    filename: str = "/nowhere/m.py",
+    cwd: str = "/nowhere",
+    chunks: list[dict[str, Any]] | None = None,
+) -> dict[str, Any]:
+    ev: dict[str, Any] = {
+        "buf": 1,
+        "tick": tick,
+        "row": len(above),
+        "col": len(before.encode()),
+        "above": list(above),
+        "before": before,
+        "after": after,
+        "below": list(below),
+        "filename": filename,
+        "filetype": "python",
+        "cwd": cwd,
+        "vcol": len(before),
+        "tabstop": 8,
+        "manual": manual,
+    }
+    if chunks is not None:
+        ev["chunks"] = chunks
+    return ev
+
+
+def chunk_lines(tag: str) -> list[str]:
+    """Three lines whose words no other tag shares."""
+    return [f"{tag}_{i} = {tag}{i}()" for i in range(3)]
+
+
+def chunk_text(tag: str) -> str:
+    return "".join(f"{line}\n" for line in chunk_lines(tag))
+
+
+def chunk_event(path: str, tag: str, *, filetype: str = "python") -> dict[str, Any]:
+    return {"lines": chunk_lines(tag), "filename": path, "filetype": filetype, "cwd": "/nowhere"}
+
+
+def names(body: dict[str, Any]) -> list[str]:
+    return [extra["filename"] for extra in body["input_extra"]]
+
+
+async def settle() -> None:
+    """Wait until every task but this one has finished; re-raise any that failed."""
+    current = asyncio.current_task()
+    while True:
+        others = {task for task in asyncio.all_tasks() if task is not current}
+        if not others:
+            return
+        done, pending = await asyncio.wait(others, timeout=5)
+        assert not pending, f"tasks still pending after 5 s: {pending}"
+        for task in done:
+            if task.cancelled() or task.exception() is None or _wait_for_inner(task):
+                continue
+            raise AssertionError(f"engine task failed: {task.exception()!r}")
+
+
+def _wait_for_inner(task: asyncio.Task[Any]) -> bool:
+    """The task asyncio.wait_for wraps the client's exchange in: its awaiter handles it."""
+    return getattr(task.get_coro(), "__qualname__", "") == "InfillClient._exchange"
+
+
+async def turns(n: int) -> None:
+    for _ in range(n):
+        await asyncio.sleep(0)
+
+
+async def finish(engine: Engine) -> None:
+    await settle()
+    await engine.close()
+
+
+@pytest.fixture
+def projects(tmp_path: Path) -> tuple[Path, Path]:
+    """Two git projects, a and b."""
+    roots = (tmp_path / "a", tmp_path / "b")
+    for root in roots:
+        (root / ".git").mkdir(parents=True)
+    return roots
+
+
+def in_project(root: Path, name: str) -> str:
+    return str(root / name)
+
+
+def admit_all(engine: Engine, paths_and_tags: list[tuple[str, str]]) -> None:
+    for path, tag in paths_and_tags:
+        engine.on_chunk(chunk_event(path, tag))
+    while engine.ring.admit_one() is not None:
+        pass
+
+
+# -- the cache ---------------------------------------------------------------------------------
+
+
+def test_a_cache_hit_is_shown_at_once_without_a_request() -> None:
+    async def main() -> tuple[Engine, FakeEditor, Server]:
+        server = Server()
+        engine, editor = make_engine(server)
+        engine.on_keystroke(event("x = "))
+        await settle()
+        assert len(editor.shown) == 1
+        engine.on_keystroke(event("x = ", tick=2))
+        # shown inside on_keystroke: no loop turn, no request
+        assert len(editor.shown) == 2
+        await finish(engine)
+        return engine, editor, server
+
+    engine, editor, server = asyncio.run(main())
+    assert server.prompts() == ["x = "]
+    assert [plan.lines for plan in editor.shown] == [[reply_to("x = ")]] * 2
+    assert editor.shown[1].snapshot.tick == 2
+    assert editor.shown[1].info.startswith("llama: cached")
+    assert engine.counters.cache_hits == 1
+    assert engine.counters.requests == 1
+
+
+def test_typing_through_a_cached_suggestion_is_shown_at_once() -> None:
+    async def main() -> tuple[Engine, FakeEditor, Server]:
+        server = Server()
+        server.answer = lambda body: ok("foo(1, 2)\nbar()")
+        engine, editor = make_engine(server)
+        engine.on_keystroke(event("x = "))
+        await settle()
+        engine.on_keystroke(event("x = fo", tick=2))
+        assert editor.shown[-1].lines == ["o(1, 2)", "bar()"]
+        engine.on_keystroke(event("x = foo(1,", tick=3))
+        assert editor.shown[-1].lines == [" 2)", "bar()"]
+        assert editor.shown[-1].snapshot.before == "x = foo(1,"
+        await settle()
+        assert len(server.infills) == 1
+        # a character the suggestion does not have: ask the server
+        engine.on_keystroke(event("x = foo(1,3", tick=4))
+        assert len(editor.shown) == 3
+        await finish(engine)
+        return engine, editor, server
+
+    engine, editor, server = asyncio.run(main())
+    assert server.prompts() == ["x = ", "x = foo(1,3"]
+    assert engine.counters.cache_hits == 2
+    assert len(editor.shown) == 4
+
+
+def test_without_a_cache_every_keystroke_asks_the_server() -> None:
+    async def main() -> tuple[Engine, Server]:
+        server = Server()
+        engine, _ = make_engine(server, make_config(max_cache_keys=0, speculative=True))
+        for tick in (1, 2):
+            engine.on_keystroke(event("x = ", tick=tick))
+            await settle()
+        await engine.close()
+        return engine, server
+
+    engine, server = asyncio.run(main())
+    assert server.prompts() == ["x = ", "x = "]  # no speculation without a cache either
+    assert engine.counters.cache_hits == 0
+    assert engine.counters.speculative == 0
+
+
+# -- speculation -------------------------------------------------------------------------------
+
+
+def accepted_context_of(engine: Engine, ev: dict[str, Any], lines: list[str]) -> LocalContext:
+    config = engine.config
+    after = accepted_snapshot(
+        Snapshot.from_event(ev),
+        lines,
+        n_prefix=config.n_prefix,
+        max_prefix_bytes=config.max_prefix_bytes,
+        max_line_bytes=config.max_line_bytes,
+    )
+    return build_local_context(after)
+
+
+def test_a_speculative_reply_goes_into_the_cache_and_is_never_shown() -> None:
+    first = event("x = ")
+    accepted = "x = " + reply_to("x = ")
+
+    async def main() -> tuple[Engine, FakeEditor, Server]:
+        server = Server()
+        engine, editor = make_engine(server, make_config(speculative=True))
+        engine.on_keystroke(first)
+        await settle()
+        return engine, editor, server
+
+    engine, editor, server = asyncio.run(main())
+    assert server.prompts() == ["x = ", accepted]
+    speculative = server.infills[1]
+    assert speculative["t_max_predict_ms"] == engine.config.t_max_predict_ms
+    assert speculative["input_prefix"] == "def f():\n"
+    assert [plan.lines for plan in editor.shown] == [[reply_to("x = ")]]
+    hit = engine.cache.get(accepted_context_of(engine, first, [reply_to("x = ")]))
+    assert hit is not None
+    assert hit.lines == [reply_to(accepted)]
+    assert engine.counters.speculative == 1
+    assert engine.counters.user_requests == 1
+
+
+def test_speculation_for_a_multi_line_suggestion_predicts_the_next_line() -> None:
+    async def main() -> Server:
+        server = Server()
+        server.answer = lambda body: ok("foo(\n    1,\n)" if body["prompt"] == "x = " else "z")
+        engine, _ = make_engine(server, make_config(speculative=True))
+        engine.on_keystroke(event("x = ", below=("print(x)",)))
+        await finish(engine)
+        return server
+
+    speculative = asyncio.run(main()).infills[1]
+    assert speculative["input_prefix"] == "def f():\nx = foo(\n    1,\n"
+    assert speculative["prompt"] == ")"
+    assert speculative["input_suffix"] == "\nprint(x)\n"
+
+
+def test_speculation_in_flight_is_adopted_when_the_user_gets_there() -> None:
+    accepted = "x = " + reply_to("x = ")
+
+    async def main() -> tuple[Engine, FakeEditor, Server]:
+        server = Server()
+        server.hold = lambda body: body["prompt"] == accepted
+        engine, editor = make_engine(server, make_config(speculative=True))
+        engine.on_keystroke(event("x = "))
+        await server.next_request()
+        assert (await server.next_request())["prompt"] == accepted  # held
+        engine.on_keystroke(event(accepted, tick=2))  # the user accepts
+        await turns(20)
+        assert len(server.infills) == 2, "no second request for the same state"
+        assert len(editor.shown) == 1
+        server.gate.set()
+        await finish(engine)
+        return engine, editor, server
+
+    engine, editor, server = asyncio.run(main())
+    assert server.prompts() == ["x = ", accepted, accepted + reply_to(accepted)]
+    assert [plan.lines for plan in editor.shown] == [[reply_to("x = ")], [reply_to(accepted)]]
+    assert editor.shown[1].snapshot.tick == 2
+    assert editor.shown[1].info.startswith("llama: cached")
+    assert engine.counters.speculative_adopted == 1
+    assert engine.counters.user_requests == 1
+    assert server.cancelled == 0
+    assert server.peak == 1
+
+
+def test_speculation_in_flight_is_cancelled_when_the_user_does_something_else() -> None:
+    accepted = "x = " + reply_to("x = ")
+    first = event("x = ")
+
+    async def main() -> tuple[Engine, FakeEditor, Server]:
+        server = Server()
+        server.hold = lambda body: body["prompt"] == accepted
+        engine, editor = make_engine(server, make_config(speculative=True))
+        engine.on_keystroke(first)
+        await server.next_request()
+        await server.next_request()  # the speculative one, held
+        engine.on_keystroke(event("x = 99", tick=2))
+        assert (await server.next_request())["prompt"] == "x = 99"
+        server.gate.set()
+        await finish(engine)
+        return engine, editor, server
+
+    engine, editor, server = asyncio.run(main())
+    assert server.cancelled == 1
+    assert engine.counters.cancelled == 1
+    assert server.peak == 1
+    assert [plan.snapshot.tick for plan in editor.shown] == [1, 2]
+    assert engine.counters.speculative_adopted == 0
+    # the cancelled speculation left nothing in the cache
+    assert engine.cache.get(accepted_context_of(engine, first, [reply_to("x = ")])) is None
+
+
+def test_no_speculation_when_the_next_state_is_already_cached() -> None:
+    async def main() -> tuple[Engine, Server]:
+        server = Server()
+        engine, _ = make_engine(server, make_config(speculative=True))
+        engine.on_keystroke(event("x = "))
+        await settle()
+        engine.on_keystroke(event("x = ", tick=2))  # cache hit; next state cached too
+        await finish(engine)
+        return engine, server
+
+    engine, server = asyncio.run(main())
+    assert len(server.infills) == 2
+    assert engine.counters.speculative == 1
+
+
+def test_a_cache_hit_speculates_one_step_further() -> None:
+    accepted = "x = " + reply_to("x = ")
+
+    async def main() -> Server:
+        server = Server()
+        engine, _ = make_engine(server, make_config(speculative=True))
+        engine.on_keystroke(event("x = "))
+        await settle()
+        engine.on_keystroke(event(accepted, tick=2))  # answered from the speculative reply
+        await finish(engine)
+        return server
+
+    assert asyncio.run(main()).prompts() == [
+        "x = ",
+        accepted,
+        accepted + reply_to(accepted),
+    ]
+
+
+def test_speculation_waits_for_the_suggestion_to_stay_on_screen() -> None:
+    async def main() -> tuple[Engine, Server]:
+        server = Server()
+        engine, _ = make_engine(server, make_config(speculative=True, speculative_delay_ms=30))
+        engine.on_keystroke(event("x = "))
+        await server.next_request()
+        await turns(50)
+        assert server.prompts() == ["x = "], "no speculation before the delay"
+        await server.next_request()  # after the delay
+        await finish(engine)
+        return engine, server
+
+    engine, server = asyncio.run(main())
+    assert server.prompts() == ["x = ", "x = " + reply_to("x = ")]
+    assert engine.counters.speculative == 1
+
+
+def test_typing_on_during_the_delay_sends_no_speculation() -> None:
+    async def main() -> tuple[Engine, Server]:
+        server = Server()
+        config = make_config(speculative=True, speculative_delay_ms=10_000)
+        engine, _ = make_engine(server, config)
+        engine.on_keystroke(event("x = "))
+        await server.next_request()
+        await turns(20)
+        engine.on_keystroke(event("x = 9", tick=2))  # the hint flashed by
+        await server.next_request()
+        await turns(20)
+        await engine.close()
+        await settle()
+        return engine, server
+
+    engine, server = asyncio.run(main())
+    assert server.prompts() == ["x = ", "x = 9"]
+    assert engine.counters.speculative == 0
+    assert server.peak == 1
+
+
+def test_accepting_during_the_delay_sends_the_speculation_at_once() -> None:
+    accepted = "x = " + reply_to("x = ")
+
+    async def main() -> tuple[Engine, FakeEditor, Server]:
+        server = Server()
+        config = make_config(speculative=True, speculative_delay_ms=10_000)
+        engine, editor = make_engine(server, config)
+        engine.on_keystroke(event("x = "))
+        await server.next_request()
+        await turns(20)
+        engine.on_keystroke(event(accepted, tick=2))
+        assert (await server.next_request())["prompt"] == accepted
+        await turns(20)
+        await engine.close()
+        await settle()
+        return engine, editor, server
+
+    engine, editor, server = asyncio.run(main())
+    assert server.prompts() == ["x = ", accepted]
+    assert [plan.lines for plan in editor.shown] == [[reply_to("x = ")], [reply_to(accepted)]]
+    assert engine.counters.speculative_adopted == 1
+    assert engine.counters.user_requests == 1
+
+
+def test_at_most_one_request_is_ever_in_flight_while_typing_and_accepting() -> None:
+    # A seeded session of typing, accepting and retyping against a server whose
+    # replies are held back at random; the server counts /infill in flight.
+    rng = random.Random(7)
+
+    async def main() -> tuple[Engine, Server]:
+        server = Server()
+        server.hold = lambda body: True
+        server.gate.set()
+        engine, editor = make_engine(server, make_config(speculative=True))
+        text = "v = "
+        for tick in range(1, 300):
+            action = rng.random()
+            if action < 0.4 and editor.shown:
+                text = editor.shown[-1].snapshot.before + editor.shown[-1].lines[0]  # accept
+            elif action < 0.8:
+                text += rng.choice("abc(")
+            elif action < 0.9:
+                text = text[:-1] or "v"
+            engine.on_keystroke(event(text, tick=tick))
+            pause = rng.random()
+            if pause < 0.3:
+                server.gate.clear()
+            elif pause < 0.6:
+                server.gate.set()
+            if pause < 0.85:
+                await turns(rng.randrange(8))
+            else:  # the user waits for the suggestion
+                server.gate.set()
+                await settle()
+            assert server.peak <= 1, f"two requests in flight at keystroke {tick}"
+        server.gate.set()
+        await finish(engine)
+        return engine, server
+
+    engine, server = asyncio.run(main())
+    assert server.peak == 1
+    counters = engine.counters
+    # the session went through every path
+    assert counters.speculative > 5
+    assert counters.speculative_adopted > 0
+    assert counters.cache_hits > 5
+    assert counters.cancelled > 5
+    assert server.cancelled > 0
+
+
+# -- priming -------------------------------------------------------------------------------
+
+
+def test_priming_sends_n_predict_zero_with_the_current_projects_chunks(
+    projects: tuple[Path, Path],
+) -> None:
+    a, b = projects
+
+    async def main() -> tuple[Engine, Server]:
+        server = Server()
+        engine, _ = make_engine(server)
+        engine.n_ctx = 8192
+        engine.on_enter({"filename": in_project(a, "main.py"), "cwd": "/"})
+        engine.on_chunk(chunk_event(in_project(a, "one.py"), "a1"))
+        engine.on_chunk(chunk_event(in_project(b, "other.py"), "b1"))
+        engine.on_chunk(chunk_event(in_project(a, "pkg/two.py"), "a2"))
+        for _ in range(3):
+            await engine.admit_and_prime()
+        await finish(engine)
+        return engine, server
+
+    engine, server = asyncio.run(main())
+    # every admitted chunk is measured; only project a's admissions prime
+    assert server.tokenized == [chunk_text("a1"), chunk_text("b1"), chunk_text("a2")]
+    first, second = server.primes()
+    assert len(server.infills) == 2
+    assert names(first) == ["one.py"]
+    assert names(second) == ["one.py", "pkg/two.py"]
+    assert [extra["text"] for extra in second["input_extra"]] == [
+        chunk_text("a1"),
+        chunk_text("a2"),
+    ]
+    for body in (first, second):
+        assert body["n_predict"] == 0
+        assert body["prompt"] == body["input_prefix"] == body["input_suffix"] == ""
+        assert body["samplers"] == []
+        assert body["cache_prompt"] is True
+    assert engine.counters.primes == 2
+    assert engine.counters.user_requests == 0
+    assert len(engine.ring.chunks()) == 3
+
+
+def test_priming_serves_the_project_of_the_buffer_entered_last(
+    projects: tuple[Path, Path],
+) -> None:
+    a, b = projects
+
+    async def main() -> Server:
+        server = Server()
+        engine, _ = make_engine(server)
+        engine.n_ctx = 8192
+        engine.on_chunk(chunk_event(in_project(a, "one.py"), "a1"))
+        engine.on_chunk(chunk_event(in_project(b, "two.py"), "b1"))
+        engine.on_enter({"filename": in_project(b, "x.py"), "cwd": "/"})
+        await engine.admit_and_prime()  # a's chunk: no priming for b
+        assert server.infills == []
+        await engine.admit_and_prime()
+        await finish(engine)
+        return server
+
+    (prime,) = asyncio.run(main()).primes()
+    assert names(prime) == ["two.py"]
+
+
+def test_nothing_is_primed_before_a_buffer_is_entered(projects: tuple[Path, Path]) -> None:
+    a, _ = projects
+
+    async def main() -> Server:
+        server = Server()
+        engine, _ = make_engine(server)
+        engine.n_ctx = 8192
+        engine.on_chunk(chunk_event(in_project(a, "one.py"), "a1"))
+        await engine.admit_and_prime()
+        await finish(engine)
+        return server
+
+    server = asyncio.run(main())
+    assert server.infills == []
+    assert server.tokenized == [chunk_text("a1")]
+
+
+def test_the_request_after_priming_starts_with_the_same_extra_context(
+    projects: tuple[Path, Path],
+) -> None:
+    a, _ = projects
+    file_a = in_project(a, "main.py")
+
+    async def main() -> Server:
+        server = Server()
+        engine, _ = make_engine(server)
+        engine.n_ctx = 8192
+        engine.on_enter({"filename": file_a, "cwd": "/"})
+        engine.on_chunk(chunk_event(in_project(a, "one.py"), "a1"))
+        engine.on_chunk(chunk_event(in_project(a, "two.py"), "a2"))
+        await engine.admit_and_prime()
+        await engine.admit_and_prime()
+        engine.on_keystroke(event("x = ", filename=file_a))
+        await finish(engine)
+        return server
+
+    server = asyncio.run(main())
+    prime = server.primes()[-1]
+    (request,) = [body for body in server.infills if body["n_predict"]]
+    assert request["input_extra"] == prime["input_extra"]
+    assert names(request) == ["one.py", "two.py"]
+
+
+def test_no_priming_while_disabled(projects: tuple[Path, Path]) -> None:
+    a, _ = projects
+
+    async def main() -> tuple[Engine, Server]:
+        server = Server()
+        engine, _ = make_engine(server)
+        engine.n_ctx = 8192
+        engine.on_enter({"filename": in_project(a, "m.py"), "cwd": "/"})
+        engine.on_chunk(chunk_event(in_project(a, "one.py"), "a1"))
+        engine.set_enabled(False)
+        await engine.admit_and_prime()
+        await finish(engine)
+        return engine, server
+
+    engine, server = asyncio.run(main())
+    assert server.infills == []
+    assert len(engine.ring.chunks()) == 1  # still gathered: it serves once enabled
+
+
+def test_no_priming_until_the_context_size_is_known(projects: tuple[Path, Path]) -> None:
+    a, _ = projects
+
+    async def main() -> Server:
+        server = Server()
+        engine, _ = make_engine(server)
+        engine.on_enter({"filename": in_project(a, "m.py"), "cwd": "/"})
+        engine.on_chunk(chunk_event(in_project(a, "one.py"), "a1"))
+        await engine.admit_and_prime()
+        await finish(engine)
+        return server
+
+    assert asyncio.run(main()).infills == []
+
+
+def test_priming_goes_ahead_when_tokenize_is_unavailable(projects: tuple[Path, Path]) -> None:
+    a, _ = projects
+
+    async def main() -> tuple[Engine, Server]:
+        server = Server()
+        server.tokens_for = None
+        engine, editor = make_engine(server)
+        engine.n_ctx = 8192
+        engine.on_enter({"filename": in_project(a, "m.py"), "cwd": "/"})
+        engine.on_chunk(chunk_event(in_project(a, "one.py"), "a1"))
+        await engine.admit_and_prime()
+        await finish(engine)
+        assert editor.messages == []
+        return engine, server
+
+    engine, server = asyncio.run(main())
+    assert len(server.primes()) == 1
+    assert engine.token_scale == 1.0
+
+
+def test_the_ring_admits_only_while_the_user_is_idle(projects: tuple[Path, Path]) -> None:
+    a, _ = projects
+    file_a = in_project(a, "m.py")
+
+    async def main() -> tuple[Engine, Server]:
+        server = Server()
+        clock = Clock()
+        engine, _ = make_engine(server, make_config(ring_update_ms=10), clock)
+        engine.n_ctx = 8192
+        engine.start()
+        engine.on_keystroke(event("x = ", filename=file_a))  # in insert mode, typing
+        engine.on_chunk(chunk_event(in_project(a, "one.py"), "a1"))
+        for _ in range(5):
+            await asyncio.sleep(0.012)  # ring ticks pass while the user types
+        assert engine.ring.queued == 1
+        clock.now = IDLE_AFTER_S + 0.1
+        for _ in range(500):
+            if server.primes():
+                break
+            await asyncio.sleep(0.002)
+        await engine.close()
+        await settle()
+        return engine, server
+
+    engine, server = asyncio.run(main())
+    assert engine.ring.queued == 0
+    assert [names(body) for body in server.primes()] == [["one.py"]]
+
+
+# -- the extra-context budget ---------------------------------------------------------------------
+
+
+def sent_chunks(engine: Engine) -> int:
+    context = build_local_context(Snapshot.from_event(event()))
+    return len(engine._extra(context))
+
+
+def expected_budget(n_ctx: int, n_batch: int, n_predict: int, scale: float = 1.0) -> int:
+    return int((n_ctx - n_batch - 2 * n_predict) * _BUDGET_SLACK / scale) - _BUDGET_FRAMING
+
+
+def budget_engine(n_batch: int, n_predict: int, n_chunks: int = 8) -> tuple[Engine, int]:
+    """An engine (no loop needed) whose ring holds ``n_chunks`` equal chunks; and their cost."""
+    engine, _ = make_engine(Server(), make_config(n_batch=n_batch, n_predict=n_predict))
+    engine._project = "/nowhere"
+    admit_all(engine, [(f"/nowhere/c{i}.py", f"c{i}") for i in range(n_chunks)])
+    costs = {chunk.tokens for chunk in engine.ring.chunks()}
+    assert len(costs) == 1
+    return engine, costs.pop()
+
+
+@pytest.mark.parametrize(("n_batch", "n_predict"), [(16, 8), (64, 1), (512, 128), (1024, 100)])
+def test_the_budget_is_the_context_left_after_the_batch_and_twice_n_predict(
+    n_batch: int, n_predict: int
+) -> None:
+    engine, each = budget_engine(n_batch, n_predict)
+    base = n_batch + 2 * n_predict
+    for n_ctx in range(base, base + 12 * each):
+        engine.n_ctx = n_ctx
+        budget = expected_budget(n_ctx, n_batch, n_predict)
+        assert sent_chunks(engine) == min(8, max(0, budget) // each), n_ctx
+
+
+def test_n_predict_counts_twice_and_n_batch_once() -> None:
+    # Formula-free: one more token of n_predict costs what two of n_ctx do.
+    results: dict[tuple[int, int, int], int] = {}
+    for n_batch, n_predict in [(16, 8), (17, 8), (16, 9)]:
+        engine, _ = budget_engine(n_batch, n_predict)
+        for n_ctx in range(40, 600):
+            engine.n_ctx = n_ctx
+            results[(n_ctx, n_batch, n_predict)] = sent_chunks(engine)
+    for n_ctx in range(42, 600):
+        assert results[(n_ctx, 17, 8)] == results[(n_ctx - 1, 16, 8)]
+        assert results[(n_ctx, 16, 9)] == results[(n_ctx - 2, 16, 8)]
+    assert len(set(results.values())) > 5
+
+
+def test_the_budget_is_used_in_the_request_body() -> None:
+    async def main() -> Server:
+        server = Server()
+        engine, _ = make_engine(server, make_config(n_batch=16, n_predict=8))
+        admit_all(engine, [(f"/nowhere/c{i}.py", f"c{i}") for i in range(6)])
+        each = engine.ring.chunks()[0].tokens
+        # room for exactly three chunks
+        engine.n_ctx = next(n for n in range(32, 10_000) if expected_budget(n, 16, 8) >= 3 * each)
+        engine.on_keystroke(event())
+        await finish(engine)
+        return server
+
+    (body,) = asyncio.run(main()).infills
+    assert names(body) == ["c3.py", "c4.py", "c5.py"]  # the newest, oldest first
+
+
+def test_no_extra_context_while_the_context_size_is_unknown() -> None:
+    async def main() -> tuple[Engine, Server]:
+        server = Server()
+        engine, _ = make_engine(server)
+        admit_all(engine, [("/nowhere/c0.py", "c0")])
+        engine.on_keystroke(event())
+        await settle()  # the reply makes the engine ask /props
+        server.n_ctx = 4096
+        engine.on_keystroke(event("y = 1", tick=2))
+        await settle()
+        engine.on_keystroke(event("y = 12", tick=3))
+        await finish(engine)
+        return engine, server
+
+    engine, server = asyncio.run(main())
+    assert [names(body) for body in server.infills] == [[], [], ["c0.py"]]
+    assert engine.n_ctx == 4096
+
+
+def test_the_budget_scales_by_the_measured_server_tokens_per_local_token(
+    projects: tuple[Path, Path],
+) -> None:
+    a, _ = projects
+    n_batch, n_predict = 16, 8
+
+    async def main() -> tuple[Engine, list[float], list[int]]:
+        server = Server()
+        engine, _ = make_engine(server, make_config(n_batch=n_batch, n_predict=n_predict))
+        engine.n_ctx = 600
+        engine.on_enter({"filename": in_project(a, "m.py"), "cwd": "/"})
+        # The server's model makes twice as many tokens of each chunk as we count
+        # (a chunk costs its text plus its "cN.py\n" header plus one).
+        server.tokens_for = lambda text: 2 * (len(text) + len("c0.py\n") + 1)
+        scales: list[float] = []
+        sent: list[int] = []
+        for i in range(8):
+            engine.on_chunk(chunk_event(in_project(a, f"c{i}.py"), f"c{i}"))
+            await engine.admit_and_prime()
+            scales.append(engine.token_scale)
+            sent.append(len(server.primes()[-1]["input_extra"]))
+        await finish(engine)
+        return engine, scales, sent
+
+    engine, scales, sent = asyncio.run(main())
+    each = engine.ring.chunks()[0].tokens
+    measured = [(i + 1) * each for i in range(8)]
+    # Below 200 measured tokens the counts are trusted as they are.
+    assert scales == [2.0 if m >= 200 else 1.0 for m in measured]
+    assert 1.0 in scales
+    assert 2.0 in scales
+    for i, scale in enumerate(scales):
+        budget = expected_budget(600, n_batch, n_predict, scale)
+        assert sent[i] == min(i + 1, max(0, budget) // each), i
+
+
+def test_the_token_scale_never_drops_below_a_quarter(projects: tuple[Path, Path]) -> None:
+    a, _ = projects
+
+    async def main() -> Engine:
+        server = Server()
+        server.tokens_for = lambda text: 1
+        engine, _ = make_engine(server)
+        engine.on_enter({"filename": in_project(a, "m.py"), "cwd": "/"})
+        for i in range(6):
+            engine.on_chunk(chunk_event(in_project(a, f"c{i}.py"), f"c{i}"))
+            await engine.admit_and_prime()
+        await finish(engine)
+        return engine
+
+    assert asyncio.run(main()).token_scale == 0.25
+
+
+def test_chunks_the_local_context_holds_are_not_sent() -> None:
+    async def main() -> Server:
+        server = Server()
+        engine, _ = make_engine(server)
+        engine.n_ctx = 8192
+        admit_all(engine, [(f"/nowhere/c{i}.py", f"c{i}") for i in range(3)])
+        engine.on_keystroke(event("x = ", above=("def f():", *chunk_lines("c1"))))
+        await finish(engine)
+        return server
+
+    (body,) = asyncio.run(main()).infills
+    assert names(body) == ["c0.py", "c2.py"]
+
+
+def test_only_the_current_projects_chunks_are_sent(projects: tuple[Path, Path]) -> None:
+    a, b = projects
+
+    async def main() -> Server:
+        server = Server()
+        engine, _ = make_engine(server)
+        engine.n_ctx = 8192
+        admit_all(
+            engine,
+            [
+                (in_project(a, "a0.py"), "a0"),
+                (in_project(b, "b0.py"), "b0"),
+                (in_project(a, "sub/a1.py"), "a1"),
+            ],
+        )
+        engine.on_keystroke(event("x = ", filename=in_project(a, "sub/m.py")))
+        await settle()
+        engine.on_keystroke(event("y = ", tick=2, filename=in_project(b, "m.py")))
+        await finish(engine)
+        return server
+
+    first, second = asyncio.run(main()).infills
+    assert names(first) == ["a0.py", "sub/a1.py"]
+    assert names(second) == ["b0.py"]
+
+
+# -- the naive baseline ----------------------------------------------------------------------------
+
+
+def test_naive_mode_admits_at_once_and_sends_newest_first() -> None:
+    async def main() -> tuple[Engine, Server]:
+        server = Server()
+        engine, _ = make_engine(server, make_config(ring_order="mru"))
+        engine.n_ctx = 8192
+        for i in range(3):
+            engine.on_chunk(chunk_event(f"/nowhere/c{i}.py", f"c{i}"))
+            assert engine.ring.queued == 0
+            assert len(engine.ring.chunks()) == i + 1
+        await engine.admit_and_prime()  # nothing queued: no priming either
+        engine.on_keystroke(event())
+        await finish(engine)
+        return engine, server
+
+    engine, server = asyncio.run(main())
+    assert engine.naive
+    assert [names(body) for body in server.infills] == [["c2.py", "c1.py", "c0.py"]]
+    assert engine.counters.primes == 0
+    assert [c.filename for c in engine.ring.chunks()] == ["c0.py", "c1.py", "c2.py"]
+
+
+def test_fifo_mode_queues_and_sends_oldest_first() -> None:
+    async def main() -> Server:
+        server = Server()
+        engine, _ = make_engine(server)
+        engine.n_ctx = 8192
+        for i in range(3):
+            engine.on_chunk(chunk_event(f"/nowhere/c{i}.py", f"c{i}"))
+        assert engine.ring.queued == 3
+        assert engine.ring.chunks() == []
+        while engine.ring.admit_one() is not None:
+            pass
+        engine.on_keystroke(event())
+        await finish(engine)
+        return server
+
+    (body,) = asyncio.run(main()).infills
+    assert names(body) == ["c0.py", "c1.py", "c2.py"]
+
+
+# -- gathering and privacy -------------------------------------------------------------------------
+
+
+def test_chunks_carried_by_a_keystroke_are_gathered() -> None:
+    async def main() -> Engine:
+        server = Server()
+        engine, _ = make_engine(server)
+        engine.on_keystroke(event(chunks=[chunk_event("/nowhere/c0.py", "c0"), {"lines": 5}]))
+        await finish(engine)
+        return engine
+
+    engine = asyncio.run(main())
+    assert engine.ring.queued == 1
+    assert engine.counters.chunks_offered == 1
+
+
+@pytest.mark.parametrize(
+    ("filename", "filetype"),
+    [
+        ("/nowhere/.env", "sh"),
+        ("/nowhere/config/prod.env", ""),
+        ("/home/u/.ssh/config", "sshconfig"),
+        ("/home/u/.aws/credentials", ""),
+        ("/nowhere/certs/server.key", ""),
+        ("/nowhere/secret.txt", "secretft"),
+    ],
+)
+def test_chunks_of_excluded_files_never_reach_the_ring(filename: str, filetype: str) -> None:
+    engine, _ = make_engine(Server(), make_config(disabled_filetypes=("secretft",)))
+    engine.on_chunk(chunk_event(filename, "s0", filetype=filetype))
+    assert engine.ring.queued == 0
+    assert engine.ring.chunks() == []
+    assert engine.counters.chunks_offered == 0
+
+
+def test_excluded_text_never_reaches_a_request(projects: tuple[Path, Path]) -> None:
+    a, _ = projects
+    secret = {
+        "lines": ["API_KEY=hunter2", "DB_PASSWORD=swordfish", "TOKEN=abc123"],
+        "filename": in_project(a, ".env"),
+        "filetype": "sh",
+        "cwd": "/",
+    }
+
+    async def main() -> tuple[Engine, Server]:
+        server = Server()
+        engine, _ = make_engine(server, make_config(speculative=True))
+        engine.n_ctx = 8192
+        engine.on_enter({"filename": in_project(a, "m.py"), "cwd": "/"})
+        engine.on_chunk(secret)
+        engine.on_keystroke(
+            event(
+                "x = ",
+                filename=in_project(a, "m.py"),
+                chunks=[secret, chunk_event(in_project(a, "ok.py"), "k0")],
+            )
+        )
+        await settle()
+        await engine.admit_and_prime()
+        await engine.admit_and_prime()
+        # typing in the secret file itself asks nothing, even by hand
+        engine.on_keystroke(event("PASS=", tick=2, manual=True, filename=in_project(a, ".env")))
+        await finish(engine)
+        return engine, server
+
+    engine, server = asyncio.run(main())
+    everything = json.dumps(server.infills) + json.dumps(server.tokenized)
+    for word in ("hunter2", "swordfish", "abc123", "PASS=", ".env"):
+        assert word not in everything
+    assert [c.filename for c in engine.ring.chunks()] == ["ok.py"]
+    assert len(server.primes()) == 1
+
+
+def test_a_ring_of_zero_chunks_gathers_nothing_and_reports_no_ring() -> None:
+    async def main() -> tuple[Engine, FakeEditor, Server]:
+        server = Server()
+        engine, editor = make_engine(server, make_config(ring_n_chunks=0))
+        engine.n_ctx = 8192
+        engine.on_chunk(chunk_event("/nowhere/c0.py", "c0"))
+        await engine.admit_and_prime()
+        engine.on_keystroke(event())
+        await finish(engine)
+        return engine, editor, server
+
+    engine, editor, server = asyncio.run(main())
+    assert engine.ring.queued == 0
+    assert engine.counters.chunks_offered == 0
+    assert [names(body) for body in server.infills] == [[]]
+    assert "ring" not in editor.shown[0].info
+
+
+def test_the_info_text_reports_the_ring_of_the_current_project(
+    projects: tuple[Path, Path],
+) -> None:
+    a, b = projects
+
+    async def main() -> FakeEditor:
+        server = Server()
+        engine, editor = make_engine(server, make_config(ring_n_chunks=4))
+        admit_all(engine, [(in_project(a, "a0.py"), "a0"), (in_project(b, "b0.py"), "b0")])
+        engine.on_chunk(chunk_event(in_project(a, "a1.py"), "a1"))
+        engine.on_keystroke(event(filename=in_project(a, "m.py")))
+        await finish(engine)
+        return editor
+
+    (plan,) = asyncio.run(main()).shown
+    assert plan.info.endswith("ring 1/4, queued 1, evicted 0, extra 0 tok")
