@@ -40,10 +40,13 @@ local function clear_marks(buf)
   end
 end
 
+local set_status -- defined with the messages below
+
 function M.hide()
   if S.hint then
     clear_marks(S.hint.buf)
     S.hint = nil
+    set_status('')
   end
 end
 
@@ -91,6 +94,11 @@ end
 
 local function draw(h)
   clear_marks(h.buf)
+  if api.nvim__ns_set then
+    -- Only the window the user types in shows the hint, not every window on
+    -- the buffer (an experimental API in 0.10/0.11, hence the guard).
+    pcall(api.nvim__ns_set, ns, { wins = { h.win } })
+  end
   local opts = {
     virt_text = { { h.inline, h.hl_hint } },
     virt_text_pos = 'inline',
@@ -144,7 +152,7 @@ function M.show(plan)
   plan.win = win
   set_display(plan, plan.vcol)
   S.hint = plan
-  S.status = plan.status
+  set_status(plan.status)
   draw(plan)
 end
 
@@ -524,22 +532,57 @@ local function notify_is_builtin()
   return info ~= nil and (info.source or ''):match('vim/_editor%.lua$') ~= nil
 end
 
+local notice_ns = api.nvim_create_namespace('llama_nvim_notice')
+local NOTICE_MS = 4000
+
+-- In insert mode, 'showmode' redraws "-- INSERT --" over the command line, so
+-- a message there would never be seen: it is also shown for a few seconds at
+-- the end of the cursor line, where the user is looking.
+local function show_notice(text, hl)
+  local buf = api.nvim_get_current_buf()
+  local row = api.nvim_win_get_cursor(0)[1] - 1
+  api.nvim_buf_clear_namespace(buf, notice_ns, 0, -1)
+  pcall(api.nvim_buf_set_extmark, buf, notice_ns, row, 0, {
+    virt_text = { { '  ' .. text, hl } },
+    virt_text_pos = 'eol',
+    hl_mode = 'combine',
+  })
+  vim.defer_fn(function()
+    if api.nvim_buf_is_valid(buf) then
+      api.nvim_buf_clear_namespace(buf, notice_ns, 0, -1)
+    end
+  end, NOTICE_MS)
+end
+
 function M.message(text, is_error)
+  local hl = is_error and 'WarningMsg' or 'None'
   if not notify_is_builtin() then
     vim.notify(text, is_error and vim.log.levels.WARN or vim.log.levels.INFO)
     return
   end
   local mode = api.nvim_get_mode().mode:sub(1, 1)
+  local typing = mode == 'i' or mode == 'R'
   local room = math.max(vim.v.echospace - 1, 20)
-  if (mode == 'i' or mode == 'R') and vim.fn.strdisplaywidth(text) > room then
+  if typing and vim.fn.strdisplaywidth(text) > room then
     text = vim.fn.strcharpart(text, 0, room - 3) .. '...'
   end
-  api.nvim_echo({ { text, is_error and 'WarningMsg' or 'None' } }, true, {})
+  api.nvim_echo({ { text, hl } }, true, {})
+  if typing then
+    show_notice(text, hl)
+  end
 end
 
--- Statusline helper (show_info = 1): `%{v:lua.require'llama_nvim'.status()}`.
+-- Statusline: `%{get(g:, 'llama_nvim_status', '')}` works even before the
+-- plugin has started; `v:lua.require'llama_nvim'.status()` once it has.
+function set_status(text)
+  S.status = text
+  if vim.g.llama_nvim_status ~= text then
+    vim.g.llama_nvim_status = text
+  end
+end
+
 function M.status()
-  return S.hint and S.status or ''
+  return S.status
 end
 
 -- Set-up ------------------------------------------------------------------------------
@@ -609,6 +652,8 @@ function M.setup(chan, opts)
   end
   if opts.enabled then
     M.enable()
+    -- The file Neovim was started on was entered before we existed.
+    chunk_around_cursor({ buf = api.nvim_get_current_buf(), event = 'BufEnter' })
   end
   return problems
 end
