@@ -78,6 +78,7 @@ class InfillClient:
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         self.endpoint = endpoint
+        self._api_key = api_key
         self._root = server_root(endpoint)
         self._timeout_s = timeout_s
         headers = {"Content-Type": "application/json"}
@@ -135,6 +136,12 @@ class InfillClient:
             return await asyncio.wait_for(self._exchange(method, url, body), self._timeout_s)
         except asyncio.TimeoutError:
             raise ServerProblem(Kind.TIMEOUT, f"after {self._timeout_s:g} s") from None
+        except ServerProblem as problem:
+            # A server (or proxy) may echo the request's key in its error text.
+            if self._api_key and self._api_key in problem.detail:
+                detail = problem.detail.replace(self._api_key, "<redacted>")
+                raise ServerProblem(problem.kind, detail) from None
+            raise
 
     async def _exchange(self, method: str, url: str, body: Mapping[str, Any] | None) -> Any:
         content = None if body is None else json.dumps(body).encode("utf-8")

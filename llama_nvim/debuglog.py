@@ -25,15 +25,17 @@ class DebugLog:
         self._secret = secret
 
     def _clean(self, value: Any) -> Any:
-        if isinstance(value, str):
-            if self._secret:
-                value = value.replace(self._secret, "<redacted>")
-            return value if len(value) <= _MAX_TEXT else value[:_MAX_TEXT] + "..."
+        if isinstance(value, bool | int | float) or value is None:
+            return value
         if isinstance(value, dict):
-            return {str(k): self._clean(v) for k, v in value.items()}
+            return {self._clean(str(k)): self._clean(v) for k, v in value.items()}
         if isinstance(value, list | tuple):
             return [self._clean(v) for v in value[:20]]
-        return value
+        # Anything else is logged as text, so nothing can make the log raise.
+        text = value if isinstance(value, str) else repr(value)
+        if self._secret:
+            text = text.replace(self._secret, "<redacted>")
+        return text if len(text) <= _MAX_TEXT else text[:_MAX_TEXT] + "..."
 
     def write(self, event: str, **fields: Any) -> None:
         """Record one event (no-op while disabled; never raises)."""

@@ -50,8 +50,14 @@ class Privacy:
         if any(part in DEFAULT_EXCLUDE_DIRS for part in parts[:-1]):
             return True
         for pattern in self._globs:
-            # Patterns with a slash match the whole path, others the file name.
-            target = path if "/" in pattern else base
-            if fnmatch.fnmatchcase(target, pattern):
+            if "/" not in pattern:
+                # A bare pattern names files: it matches the file name.
+                if fnmatch.fnmatchcase(base, pattern):
+                    return True
+            elif fnmatch.fnmatchcase(path, pattern):
+                return True
+            elif not pattern.startswith(("/", "*")) and fnmatch.fnmatchcase(path, "*/" + pattern):
+                # Relative like a .gitignore line ("secrets/*"): buffer names are
+                # absolute, so it matches that folder wherever it sits.
                 return True
         return False

@@ -278,6 +278,12 @@ end
 
 local JUMP_LINES = 32
 
+-- Lines per chunk: half of ring_chunk_size, as llama.vim takes them. Small
+-- chunks keep the extra context focused and cheap for the server to attend to.
+local function chunk_lines()
+  return math.max(3, math.floor(S.opts.ring_chunk_size / 2))
+end
+
 local function chunk_event(buf, lines)
   return {
     lines = lines,
@@ -312,8 +318,8 @@ local function chunk_around_cursor(ev)
     return
   end
   local row = api.nvim_win_get_cursor(0)[1] - 1
-  local half = math.floor(S.opts.ring_chunk_size / 2)
-  send_chunk(buf, row - half, row + half)
+  local half = math.floor(chunk_lines() / 2)
+  send_chunk(buf, row - half, row - half + chunk_lines())
 end
 
 local function chunk_from_yank()
@@ -323,7 +329,7 @@ local function chunk_from_yank()
   end
   local lines = vim.v.event.regcontents
   if #lines >= 3 then
-    notify_py('chunk', chunk_event(buf, vim.list_slice(lines, 1, S.opts.ring_chunk_size)))
+    notify_py('chunk', chunk_event(buf, vim.list_slice(lines, 1, chunk_lines())))
   end
 end
 
@@ -337,7 +343,7 @@ local function chunks_after_jump(buf, row)
   if o.ring_n_chunks == 0 or last == nil or math.abs(row - last) <= JUMP_LINES then
     return
   end
-  local size = o.ring_chunk_size
+  local size = chunk_lines()
   local top = row - o.n_prefix
   if top > 0 then
     send_chunk(buf, math.max(top - size, row - o.ring_scope), top)
