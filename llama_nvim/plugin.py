@@ -32,6 +32,7 @@ package.loaded['llama_nvim'] = chunk()
 def _lua_options(config: Config, enabled: bool) -> dict[str, Any]:
     """The subset of the config the Lua half needs on the keystroke path."""
     options: dict[str, Any] = {key: getattr(config, key) for key in KEYMAP_OPTIONS}
+    options["keymap_defaults"] = {key: getattr(Config(), key) for key in KEYMAP_OPTIONS}
     options.update(
         enabled=enabled,
         n_prefix=config.n_prefix,
@@ -54,6 +55,7 @@ class LlamaPlugin:
         self._nvim = nvim
         self._engine: Engine | None = None
         self._started = False
+        self._reported_internal_error = False
         self._tasks: set[asyncio.Task[Any]] = set()
 
     # -- start-up ------------------------------------------------------------------
@@ -132,16 +134,26 @@ class LlamaPlugin:
         engine = self._engine
         if engine is None:
             return
-        if kind in ("keystroke", "trigger"):
-            engine.on_keystroke(payload)
-        elif kind == "chunk":
-            engine.on_chunk(payload)
-        elif kind == "enter":
-            engine.on_enter(payload)
-        elif kind == "leave":
-            engine.on_leave()
-        else:
-            engine.on_cancel()
+        try:
+            if kind in ("keystroke", "trigger"):
+                engine.on_keystroke(payload)
+            elif kind == "chunk":
+                engine.on_chunk(payload)
+            elif kind == "enter":
+                engine.on_enter(payload)
+            elif kind == "leave":
+                engine.on_leave()
+            else:
+                engine.on_cancel()
+        except Exception as err:  # a bug must not become a traceback per keystroke
+            engine.log.write("internal_error", kind=kind, error=repr(err))
+            if not self._reported_internal_error:
+                self._reported_internal_error = True
+                self._message(
+                    f"llama.nvim: internal error ({err!r}); please report it "
+                    "with the debug log (:LlamaDebugToggle)",
+                    error=True,
+                )
 
     # -- commands ------------------------------------------------------------------------
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .config import Config
-from .context import LocalContext
+from .context import LocalContext, clean_text
 
 # Ask only for what we show: without this the reply echoes the whole prompt.
 RESPONSE_FIELDS = (
@@ -136,7 +136,9 @@ def parse_completion(data: Any) -> Completion:
     if not isinstance(content, str):
         raise ProtocolError(f"'content' is {type(content).__name__}, not a string")
     return Completion(
-        content=content,
+        # json.loads lets lone surrogates through (escaped or raw); the editor
+        # cannot hold them.
+        content=clean_text(content),
         timings=Timings(
             prompt_n=int(_number(_field(data, "timings/prompt_n"))),
             prompt_ms=_number(_field(data, "timings/prompt_ms")),

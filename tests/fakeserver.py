@@ -7,6 +7,7 @@ what arrived, including whether the client hung up before the answer.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import socket
 import ssl
@@ -135,7 +136,12 @@ class FakeServer:
 
     def close(self) -> None:
         self._stop.set()
+        # Wake the thread blocked in accept(): closing alone leaves the port
+        # bound until then, and a fixed port could not be taken again.
+        with contextlib.suppress(OSError):
+            self._sock.shutdown(socket.SHUT_RDWR)
         self._sock.close()
+        self._thread.join(timeout=5)
 
     def _serve(self) -> None:
         while not self._stop.is_set():

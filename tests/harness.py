@@ -27,6 +27,15 @@ import pytest
 
 REPO = Path(__file__).resolve().parent.parent
 T = TypeVar("T")
+# What a Lua error, a Python exception or a failed async call looks like in :messages.
+ERROR_MARKS = (
+    "Traceback",
+    "stack traceback",
+    "E5108",
+    "error caught in",
+    "Async request caused an error",
+    "Error executing",
+)
 
 
 def _venv_bin() -> str:
@@ -233,6 +242,7 @@ class Editor:
     def close(self) -> None:
         # The child may already be gone: EOFError, OSError, NvimError.
         with contextlib.suppress(Exception):
+            self.unblock()  # quitting from a prompt would hang
             self.nvim.command("qa!")
         self.nvim.close()
 
@@ -345,6 +355,25 @@ class Editor:
         mode: dict[str, Any] = self.nvim.api.get_mode()
         return str(mode["mode"]) if mode.get("blocking") else ""
 
+    def unblock(self) -> None:
+        """Dismiss any prompt Neovim waits at (else quitting it would hang the test)."""
+        for _ in range(20):
+            if not self.blocked():
+                return
+            self.nvim.input("<Esc>" if self.blocked().startswith("r") else "<CR>")
+            time.sleep(0.05)
+
+    def error_report(self) -> str:
+        """'' if Neovim is not stuck at a prompt and :messages shows no error; else what is."""
+        stuck = self.blocked()
+        self.unblock()
+        messages = self.messages()
+        marks = [mark for mark in ERROR_MARKS if mark in messages]
+        if not stuck and not marks:
+            return ""
+        where = f"Neovim waited at a prompt (mode {stuck!r}); " if stuck else ""
+        return f"{where}errors {marks} in :messages:\n{messages}"
+
     def message_count(self, needle: str) -> int:
         """How many times ``needle`` occurs in :messages."""
         return self.messages().count(needle)
@@ -362,23 +391,29 @@ class Editor:
         return time.monotonic() - start
 
     def key_latency(self, key: str, timeout: float = 10.0) -> float:
-        """Type one printable character in insert mode; seconds until the buffer shows it."""
-        row, col = self.cursor()
-        line = self.nvim.current.buffer[row]
+        """Type one printable character in insert mode; seconds until Neovim has inserted it.
+
+        Polls the buffer's changedtick (cheap even on a huge line), then checks
+        that the character landed before the cursor.
+        """
+        tick: int = self.nvim.api.buf_get_changedtick(0)
         start = time.monotonic()
         self.nvim.input("<lt>" if key == "<" else key)
-        expected = line.encode("utf-8", "surrogateescape")[:col] + key.encode()
         wait_until(
-            lambda: (
-                self.nvim.current.buffer[row]
-                .encode("utf-8", "surrogateescape")
-                .startswith(expected)
-            ),
+            lambda: self.nvim.api.buf_get_changedtick(0) != tick,
             timeout=timeout,
             interval=0.002,
-            what=f"{key!r} to appear",
+            what=f"{key!r} to be typed",
         )
-        return time.monotonic() - start
+        elapsed = time.monotonic() - start
+        size = len(key.encode())
+        landed = self.lua(
+            "local c = vim.api.nvim_win_get_cursor(0)[2]; "
+            "return vim.api.nvim_get_current_line():sub(c - ... + 1, c)",
+            size,
+        )
+        assert landed == key, (landed, key)
+        return elapsed
 
     def all_hints(self) -> dict[int, int]:
         """Buffer number -> count of llama.nvim extmarks, over every loaded buffer."""

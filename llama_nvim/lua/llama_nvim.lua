@@ -373,7 +373,10 @@ local function on_cursor()
     return -- our own accept already moved the hint along
   end
   local kept = follow_typing(win, buf, tick, row, col)
-  if kept or not eligible(buf) or vim.fn.pumvisible() == 1 then
+  -- On a huge line (minified code) the context is cut anyway, and an inline
+  -- hint would make every keystroke slow to redraw: no suggestion there.
+  local huge = vim.fn.col('$') - 1 > S.opts.max_line_bytes
+  if kept or huge or not eligible(buf) or vim.fn.pumvisible() == 1 then
     notify_py('cancel')
     return
   end
@@ -647,13 +650,14 @@ function M.setup(chan, opts)
     local lhs = opts[k[1]]
     local bad = unknown_keys(lhs or '')
     if #bad > 0 then
+      local default = opts.keymap_defaults[k[1]]
       problems[#problems + 1] = string.format(
-        'g:llama_config.%s: unknown key name %s in %q; not mapped', k[1], bad[1], lhs)
-    else
-      local ok, err = pcall(map, lhs, k[2])
-      if not ok then
-        problems[#problems + 1] = string.format('g:llama_config.%s: cannot map %q: %s', k[1], lhs, err)
-      end
+        'g:llama_config.%s: unknown key name %s in %q; using the default %q', k[1], bad[1], lhs, default)
+      lhs = default
+    end
+    local ok, err = pcall(map, lhs, k[2])
+    if not ok then
+      problems[#problems + 1] = string.format('g:llama_config.%s: cannot map %q: %s', k[1], lhs, err)
     end
   end
   if opts.enabled then
