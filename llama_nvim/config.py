@@ -77,6 +77,9 @@ class Config:
     ca_bundle: str = ""
     # Write a debug log (stdpath('state')/llama_nvim.log); :LlamaDebugToggle flips it.
     debug_log: bool = False
+    # Raise the Python host's niceness by this much at start (0: leave it), so
+    # that when host and editor both want the CPU, the editor wins.
+    host_nice: int = 10
     # Byte caps on the local context sent per request (huge files, minified lines).
     max_prefix_bytes: int = 32768
     max_suffix_bytes: int = 8192
@@ -216,6 +219,7 @@ _RULES: dict[str, _Rule] = {
     "ring_order": _choice("fifo", "mru"),
     "ca_bundle": _str(),
     "debug_log": _bool(),
+    "host_nice": _int(0, 19),
     "max_prefix_bytes": _int(0),
     "max_suffix_bytes": _int(0),
     "max_line_bytes": _int(16),

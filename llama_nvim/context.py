@@ -17,6 +17,8 @@ def clean_text(text: str) -> str:
     pynvim hands us undecodable bytes as lone surrogates; the server rejects
     those, so each becomes U+FFFD.
     """
+    if text.isascii():  # the common case, checked at C speed
+        return text
     try:
         text.encode("utf-8")
     except UnicodeEncodeError:

@@ -7,6 +7,7 @@ Import cost matters: ``:UpdateRemotePlugins`` imports this module, so httpx
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import ssl
 import sys
@@ -78,6 +79,11 @@ class LlamaPlugin:
             return
         self._started = True
         config, problems = parse_config(self._nvim.vars.get("llama_config"))
+        if config.host_nice:
+            # The host shares the CPU with the editor; when both want it, the
+            # editor's redraws should come first.
+            with contextlib.suppress(OSError, AttributeError):
+                os.nice(config.host_nice)
         self._nvim.exec_lua(_INSTALL_LUA, LUA_SOURCE.read_text("utf-8"), str(LUA_SOURCE))
         try:
             from .client import InfillClient
