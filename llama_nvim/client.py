@@ -21,7 +21,9 @@ from .protocol import (
     Completion,
     ProtocolError,
     ServerProps,
+    StreamError,
     error_message,
+    merge_stream,
     parse_completion,
     parse_props,
 )
@@ -153,6 +155,9 @@ class InfillClient:
                     if len(raw) > MAX_REPLY_BYTES:
                         raise ServerProblem(Kind.BAD_RESPONSE, "reply larger than 1 MiB")
                 status = response.status_code
+                streamed = response.headers.get("content-type", "").startswith(
+                    "text/event-stream"
+                )
         except httpx.ConnectError as err:
             if isinstance(err.__cause__, ssl.SSLError) or "SSL" in str(err):
                 raise ServerProblem(Kind.TLS, _short(err)) from None
@@ -165,7 +170,11 @@ class InfillClient:
         if status != 200:
             raise _status_problem(status, bytes(raw))
         try:
-            return json.loads(raw)
+            return merge_stream(bytes(raw)) if streamed else json.loads(raw)
+        except StreamError as err:
+            raise ServerProblem(Kind.SERVER_ERROR, str(err)) from None
+        except ProtocolError as err:
+            raise ServerProblem(Kind.BAD_RESPONSE, str(err)) from None
         except ValueError:
             raise ServerProblem(Kind.BAD_RESPONSE, "reply is not valid JSON") from None
 

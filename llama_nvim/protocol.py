@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -12,6 +13,7 @@ from .context import LocalContext, clean_text
 # Ask only for what we show: without this the reply echoes the whole prompt.
 RESPONSE_FIELDS = (
     "content",
+    "stop",  # marks the last event of a streamed reply
     "stop_type",
     "truncated",
     "tokens_cached",
@@ -79,7 +81,10 @@ def build_infill_body(
         "top_k": 40,
         "top_p": 0.90,
         "samplers": ["top_k", "top_p", "infill"],
-        "stream": False,
+        # Streamed: llama-server notices a closed connection (and stops
+        # computing) only while it streams; a cancelled non-streamed task runs
+        # to its end and delays the next request.
+        "stream": True,
         "cache_prompt": True,
         "t_max_prompt_ms": config.t_max_prompt_ms,
         "t_max_predict_ms": t_max_predict_ms,
@@ -101,7 +106,7 @@ def build_priming_body(extra: Sequence[ExtraChunk], config: Config) -> dict[str,
         "input_extra": [{"filename": c.filename, "text": c.text} for c in extra],
         "n_predict": 0,
         "samplers": [],
-        "stream": False,
+        "stream": True,
         "cache_prompt": True,
         "t_max_prompt_ms": 1,
         "t_max_predict_ms": 1,
@@ -151,6 +156,42 @@ def parse_completion(data: Any) -> Completion:
         truncated=data.get("truncated") is True,
         stop_type=str(data.get("stop_type") or ""),
     )
+
+
+def merge_stream(raw: bytes) -> dict[str, Any]:
+    """Join a streamed /infill reply (server-sent events) into one reply object.
+
+    Each event carries a piece of ``content``; the last one (``stop: true``)
+    carries the timings and other fields asked for in ``response_fields``.
+    """
+    pieces: list[str] = []
+    final: dict[str, Any] | None = None
+    for block in raw.split(b"\n\n"):
+        block = block.strip()
+        if not block.startswith(b"data:"):
+            continue
+        try:
+            event = json.loads(block[5:])
+        except ValueError:
+            raise ProtocolError("a streamed event is not valid JSON") from None
+        if not isinstance(event, dict):
+            raise ProtocolError("a streamed event is not a JSON object")
+        if "error" in event:
+            raise StreamError(error_message(event) or "error in the stream")
+        piece = event.get("content")
+        if isinstance(piece, str):
+            pieces.append(piece)
+        elif piece is not None:
+            raise ProtocolError(f"'content' is {type(piece).__name__}, not a string")
+        if event.get("stop") is True:
+            final = event
+    if final is None:
+        raise ProtocolError("the stream ended before its last event")
+    return {**final, "content": "".join(pieces)}
+
+
+class StreamError(Exception):
+    """The server reported an error in the middle of a streamed reply."""
 
 
 def error_message(data: Any) -> str | None:

@@ -18,9 +18,11 @@ import pytest
 
 from llama_nvim.client import InfillClient
 from llama_nvim.config import Config
+from llama_nvim.context import LocalContext
 from llama_nvim.engine import Engine
+from llama_nvim.protocol import ExtraChunk, build_infill_body
 from llama_nvim.render import RenderPlan
-from tests.harness import LlamaServer
+from tests.harness import LlamaServer, wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -195,3 +197,27 @@ def test_extra_context_stays_within_the_servers_budget(
         assert engine.counters.last_extra_chunks < 16, "oldest chunks left out"
 
     run(llama_server, scenario, ring_n_chunks=16)
+
+
+def test_a_cancelled_request_stops_the_servers_work(llama_server: LlamaServer) -> None:
+    """Closing the connection of a streamed request makes llama-server drop the task
+    (a non-streamed one would run to its end and hold up the next request)."""
+
+    def cancels() -> int:
+        return llama_server.log_path.read_text(errors="replace").count("cancel task")
+
+    async def scenario() -> None:
+        client = InfillClient(llama_server.infill_url, timeout_s=30)
+        long_text = SOURCE.read_text()[:12000]
+        extra = [ExtraChunk(f"f{i}.py", long_text[i * 3000 : (i + 1) * 3000]) for i in range(4)]
+        context = LocalContext("def f():\n", "    x = ", "\n", 4)
+        body = build_infill_body(context, extra, Config(), n_predict=64, t_max_predict_ms=1000)
+        before = cancels()
+        task = asyncio.ensure_future(client.infill(body))
+        await asyncio.sleep(0.05)
+        task.cancel()
+        await asyncio.wait({task})
+        await client.aclose()
+        wait_until(lambda: cancels() > before, timeout=10, what="the server to cancel the task")
+
+    asyncio.run(scenario())

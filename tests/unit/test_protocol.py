@@ -15,9 +15,11 @@ from llama_nvim.protocol import (
     ExtraChunk,
     ProtocolError,
     ServerProps,
+    StreamError,
     Timings,
     build_infill_body,
     error_message,
+    merge_stream,
     parse_completion,
     parse_props,
 )
@@ -54,7 +56,7 @@ def test_body_sampling_and_caching_match_llama_vim() -> None:
     assert b["top_k"] == 40
     assert b["top_p"] == pytest.approx(0.9)
     assert b["cache_prompt"] is True
-    assert b["stream"] is False
+    assert b["stream"] is True, "streamed, so a cancelled request stops the server"
 
 
 def test_body_asks_only_for_the_fields_shown() -> None:
@@ -229,3 +231,46 @@ def test_parse_props_ignores_odd_fields(data: dict[str, Any]) -> None:
 def test_parse_props_rejects_non_objects(data: Any) -> None:
     with pytest.raises(ProtocolError, match="/props"):
         parse_props(data)
+
+
+# -- streamed replies ----------------------------------------------------------------------
+
+
+def _event(data: dict[str, object]) -> bytes:
+    return b"data: " + json.dumps(data).encode() + b"\n\n"
+
+
+def test_a_stream_is_joined_into_one_reply() -> None:
+    raw = (
+        _event({"content": "ab", "stop": False})
+        + _event({"content": "c\n", "stop": False})
+        + _event({"content": "", "stop": True, "timings/prompt_n": 7, "tokens_cached": 9})
+    )
+    merged = merge_stream(raw)
+    assert merged["content"] == "abc\n"
+    completion = parse_completion(merged)
+    assert completion.content == "abc\n"
+    assert completion.timings.prompt_n == 7
+    assert completion.tokens_cached == 9
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        _event({"content": "ab", "stop": False}),  # cut before the last event
+        b"data: {not json}\n\n",
+        _event({"content": 5, "stop": True}),  # type: ignore[dict-item]
+        b"data: [1, 2]\n\n",
+    ],
+)
+def test_a_broken_stream_is_a_protocol_error(raw: bytes) -> None:
+    with pytest.raises(ProtocolError):
+        merge_stream(raw)
+
+
+def test_an_error_event_in_the_stream_is_reported() -> None:
+    raw = _event({"content": "a", "stop": False}) + _event(
+        {"error": {"code": 500, "message": "boom"}}
+    )
+    with pytest.raises(StreamError, match="boom"):
+        merge_stream(raw)
