@@ -27,6 +27,12 @@ def clean_text(text: str) -> str:
 
 
 def _lines(value: Any) -> tuple[str, ...]:
+    # The Lua side sends {n = count, text = lines joined by newlines}.
+    if isinstance(value, Mapping):
+        text = value.get("text")
+        if not isinstance(text, str) or not value.get("n"):
+            return ()
+        return tuple(clean_text(text).split("\n"))
     if not isinstance(value, list | tuple):
         return ()
     return tuple(clean_text(v) if isinstance(v, str) else "" for v in value)

@@ -35,7 +35,7 @@ from .privacy import Privacy
 from .problems import ProblemReporter, ServerProblem, describe
 from .protocol import Completion, ExtraChunk, build_infill_body, build_priming_body
 from .render import RenderPlan, Stats, info_text
-from .ring import Ring, line_set, project_of, relative_name
+from .ring import Chunk, Ring, line_set, project_of, relative_name
 from .tokens import TokenCounter
 
 # The user counts as idle this long after their last keystroke in insert mode.
@@ -244,7 +244,11 @@ class Engine:
             self.log.write("chunk_queued", file=relative_name(filename, project), lines=len(lines))
             self.counters.chunks_offered += 1
             if self.naive:
-                self.ring.admit_one()
+                # No idle-time admission in the baseline: in at once, unprimed,
+                # but measured like any chunk so the token budget holds.
+                chunk = self.ring.admit_one()
+                if chunk is not None:
+                    self._spawn(self._measure(chunk))
 
     def set_enabled(self, enabled: bool) -> None:
         """:LlamaEnable / :LlamaDisable."""
@@ -519,12 +523,16 @@ class Engine:
         if chunk is None:
             return
         await self._quiet()
+        await self._measure(chunk)
+        if self.enabled and chunk.project == self._project:
+            await self._prime()
+
+    async def _measure(self, chunk: Chunk) -> None:
+        """Count a chunk with the server's own tokenizer, to correct our estimates."""
         with contextlib.suppress(ServerProblem):
             server_tokens = await self.client.tokenize(chunk.text)
             self._measured_server += server_tokens
             self._measured_local += chunk.tokens
-        if self.enabled and chunk.project == self._project:
-            await self._prime()
 
     async def _prime(self) -> None:
         """Have the server compute the extra context now, while nobody waits."""

@@ -248,6 +248,10 @@ local function capped_lines(buf, from, to, max_bytes, max_line, nearest_last)
   return out
 end
 
+local function joined(lines)
+  return { n = #lines, text = table.concat(lines, '\n') }
+end
+
 local function snapshot(manual)
   local o = S.opts
   local win, buf, tick, row, col = cursor_state()
@@ -263,8 +267,10 @@ local function snapshot(manual)
     col = col,
     before = before,
     after = after,
-    above = capped_lines(buf, math.max(0, row - o.n_prefix), row, o.max_prefix_bytes, o.max_line_bytes, true),
-    below = capped_lines(buf, row + 1, row + 1 + o.n_suffix, o.max_suffix_bytes, o.max_line_bytes, false),
+    -- Each as one string (with its line count): one msgpack string decodes
+    -- far faster in the Python host than hundreds of small ones.
+    above = joined(capped_lines(buf, math.max(0, row - o.n_prefix), row, o.max_prefix_bytes, o.max_line_bytes, true)),
+    below = joined(capped_lines(buf, row + 1, row + 1 + o.n_suffix, o.max_suffix_bytes, o.max_line_bytes, false)),
     filename = name,
     filetype = vim.bo[buf].filetype,
     cwd = vim.fn.getcwd(),

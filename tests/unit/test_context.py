@@ -288,3 +288,17 @@ def test_accepted_snapshot_is_capped_like_the_editor_caps_it() -> None:
     assert s.above == ("2", "3")
     long = accept("", "", ["x" * 40], max_line_bytes=16)
     assert long.before == "x" * 16
+
+
+def test_lines_arrive_joined_with_their_count() -> None:
+    snap = Snapshot.from_event(
+        {
+            "above": {"n": 3, "text": "a\n\nb"},
+            "below": {"n": 0, "text": ""},
+            "before": "x",
+        }
+    )
+    assert snap.above == ("a", "", "b")
+    assert snap.below == ()
+    one_empty = Snapshot.from_event({"above": {"n": 1, "text": ""}})
+    assert one_empty.above == ("",)
