@@ -47,8 +47,9 @@ class Config:
     enable_at_startup: bool = True
     # -- llama.nvim's own ------------------------------------------------------
     # Wait this long after the last keystroke before asking the server; a cache
-    # hit or type-through is shown at once regardless.
-    debounce_ms: int = 25
+    # hit or type-through is shown at once regardless. Short, because a request
+    # made stale by the next key is cancelled (and stops the server's work).
+    debounce_ms: int = 10
     # Predict-time limit of the first request at a new position: a short answer
     # now beats a long one later (the server stops at the next newline once over).
     t_max_predict_ms_first: int = 250
