@@ -155,9 +155,7 @@ class InfillClient:
                     if len(raw) > MAX_REPLY_BYTES:
                         raise ServerProblem(Kind.BAD_RESPONSE, "reply larger than 1 MiB")
                 status = response.status_code
-                streamed = response.headers.get("content-type", "").startswith(
-                    "text/event-stream"
-                )
+                streamed = response.headers.get("content-type", "").startswith("text/event-stream")
         except httpx.ConnectError as err:
             if isinstance(err.__cause__, ssl.SSLError) or "SSL" in str(err):
                 raise ServerProblem(Kind.TLS, _short(err)) from None

@@ -259,7 +259,7 @@ def test_a_stream_is_joined_into_one_reply() -> None:
     [
         _event({"content": "ab", "stop": False}),  # cut before the last event
         b"data: {not json}\n\n",
-        _event({"content": 5, "stop": True}),  # type: ignore[dict-item]
+        _event({"content": 5, "stop": True}),
         b"data: [1, 2]\n\n",
     ],
 )
