@@ -466,3 +466,14 @@ class Editor:
         return "".join(
             path.read_text(errors="replace") for path in sorted(self.home.glob("python-host*"))
         )
+
+
+def settle(editor: Editor) -> dict[str, int]:
+    """Wait until the plugin has no request in flight; return its counters."""
+    return editor.wait_stats(lambda s: not s["in_flight"], "requests to finish")
+
+
+def assert_no_errors(editor: Editor) -> None:
+    """Neovim is at no prompt and :messages holds no error."""
+    report = editor.error_report()
+    assert not report, report

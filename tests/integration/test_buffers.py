@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from tests.fakeserver import FakeServer, Reply
-from tests.harness import Editor, Hint, wait_until
+from tests.harness import Editor, Hint, assert_no_errors, settle, wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -31,15 +31,6 @@ def fake() -> Iterator[FakeServer]:
     server = FakeServer(lambda r: Reply.completion("tail()"))
     yield server
     server.close()
-
-
-def assert_no_errors(editor: Editor) -> None:
-    report = editor.error_report()
-    assert not report, report
-
-
-def settle(editor: Editor) -> dict[str, int]:
-    return editor.wait_stats(lambda s: not s["in_flight"], "requests to finish")
 
 
 def assert_capped(fake: FakeServer) -> list[dict[str, Any]]:

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from tests.fakeserver import FakeServer, Received, Reply, make_self_signed_cert
-from tests.harness import Editor, Hint, free_port, wait_until
+from tests.harness import Editor, Hint, assert_no_errors, free_port, settle, wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -35,15 +35,6 @@ def fake() -> Iterator[FakeServer]:
     server = FakeServer()
     yield server
     server.close()
-
-
-def assert_no_errors(editor: Editor) -> None:
-    report = editor.error_report()
-    assert not report, report
-
-
-def settle(editor: Editor) -> dict[str, int]:
-    return editor.wait_stats(lambda s: not s["in_flight"], "requests to finish")
 
 
 def recover(editor: Editor, *, manual: bool = False, timeout: float = 15.0) -> Hint:

@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from tests.fakeserver import FakeServer, Received, Reply
-from tests.harness import Editor, LlamaServer, wait_until
+from tests.harness import Editor, LlamaServer, settle, wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -24,11 +24,6 @@ def make_project(root: Path, files: dict[str, list[str]]) -> Path:
     for name, lines in files.items():
         (root / name).write_text("\n".join(lines) + "\n")
     return root
-
-
-def settle(editor: Editor) -> dict[str, int]:
-    """Wait until nothing is in flight; return the counters."""
-    return editor.wait_stats(lambda s: not s["in_flight"], "requests to finish")
 
 
 @pytest.fixture

@@ -23,7 +23,7 @@ from llama_nvim.config import Config
 from llama_nvim.engine import Counters, Engine
 from llama_nvim.problems import Kind, ServerProblem, describe
 from llama_nvim.protocol import RESPONSE_FIELDS
-from llama_nvim.render import RenderPlan
+from tests.unit.fakes import Clock, FakeEditor
 
 ENDPOINT = "http://127.0.0.1:8012/infill"
 ANSWERS_AGAIN = ("llama.nvim: llama-server answers again", False)
@@ -37,34 +37,6 @@ def make_config(**options: Any) -> Config:
 def error(kind: Kind, detail: str = "") -> tuple[str, bool]:
     """The error message the user should get for one problem."""
     return ("llama.nvim: " + describe(ServerProblem(kind, detail), ENDPOINT), True)
-
-
-class FakeEditor:
-    """Records what the engine asks the editor to do."""
-
-    def __init__(self) -> None:
-        self.shown: list[RenderPlan] = []
-        self.hidden = 0
-        self.messages: list[tuple[str, bool]] = []
-
-    def show(self, plan: RenderPlan) -> None:
-        self.shown.append(plan)
-
-    def hide(self) -> None:
-        self.hidden += 1
-
-    def notify(self, message: str, *, error: bool) -> None:
-        self.messages.append((message, error))
-
-
-class Clock:
-    """The engine's clock, moved by the test."""
-
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 def ok(content: str, **fields: Any) -> httpx.Response:

@@ -25,8 +25,8 @@ from llama_nvim.client import InfillClient
 from llama_nvim.config import Config
 from llama_nvim.context import LocalContext, Snapshot, accepted_snapshot, build_local_context
 from llama_nvim.engine import _BUDGET_FRAMING, _BUDGET_SLACK, IDLE_AFTER_S, Engine
-from llama_nvim.render import RenderPlan
 from llama_nvim.tokens import TokenCounter
+from tests.unit.fakes import Clock, FakeEditor
 
 ENDPOINT = "http://127.0.0.1:8012/infill"
 
@@ -39,30 +39,6 @@ class CharTokens(TokenCounter):
 
     def count(self, text: str) -> int:
         return len(text)
-
-
-class FakeEditor:
-    def __init__(self) -> None:
-        self.shown: list[RenderPlan] = []
-        self.hidden = 0
-        self.messages: list[tuple[str, bool]] = []
-
-    def show(self, plan: RenderPlan) -> None:
-        self.shown.append(plan)
-
-    def hide(self) -> None:
-        self.hidden += 1
-
-    def notify(self, message: str, *, error: bool) -> None:
-        self.messages.append((message, error))
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 def reply_to(prompt: str) -> str:
