@@ -63,8 +63,8 @@ class SuggestionCache:
         """Remember a suggestion for this context (and for the scrolled windows)."""
         if self.max_keys == 0:
             return
-        suffix = _digest(context.suffix)
-        self._store((_digest(context.prefix), context.prompt, suffix), lines)
+        prefix, suffix = self.keys_for(context)
+        self._store((prefix, context.prompt, suffix), lines)
         for count in range(1, _SCROLL_KEYS + 1):
             shorter = _drop_lines(context.prefix, count)
             if shorter is None:
