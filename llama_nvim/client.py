@@ -87,21 +87,58 @@ class InfillClient:
         # No key, no header: an empty Bearer token confuses some proxies.
         if api_key:
             headers["Authorization"] = f"Bearer {api_key}"
-        self._http = httpx.AsyncClient(
-            headers=headers,
-            timeout=httpx.Timeout(timeout_s, connect=min(timeout_s, 2.0)),
-            transport=transport,
-            # Requests go to the configured endpoint only: no proxies from the
-            # environment, no redirects elsewhere.
-            trust_env=False,
-            follow_redirects=False,
-            # Certificates are always checked; a private CA can be named.
-            verify=ssl.create_default_context(cafile=ca_bundle) if ca_bundle else True,
-        )
+        # Certificates are always checked; a private CA can be named. Made once:
+        # building an SSL context is slow, and clients are replaced (below).
+        verify = ssl.create_default_context(cafile=ca_bundle or None)
+        self._transport = transport
+
+        def make() -> httpx.AsyncClient:
+            return httpx.AsyncClient(
+                headers=headers,
+                timeout=httpx.Timeout(timeout_s, connect=min(timeout_s, 2.0)),
+                transport=transport,
+                limits=httpx.Limits(max_keepalive_connections=2, keepalive_expiry=5.0),
+                # Requests go to the configured endpoint only: no proxies from
+                # the environment, no redirects elsewhere.
+                trust_env=False,
+                follow_redirects=False,
+                verify=verify,
+            )
+
+        self._make_http = make
+        self._http = make()
+        self._retired: set[asyncio.Task[None]] = set()
+        self._retiring: set[httpx.AsyncClient] = set()
+        self._users: dict[httpx.AsyncClient, int] = {}  # exchanges using each client
 
     async def aclose(self) -> None:
         """Close the connection pool."""
+        if self._retired:
+            await asyncio.wait(self._retired)
         await self._http.aclose()
+
+    def _retire(self, http: httpx.AsyncClient) -> None:
+        """Replace the client after a cancelled exchange; close the old one once unused.
+
+        httpx can leave a connection half-closed in its pool when a request is
+        cancelled mid-flight; closing the whole old client, in a task of its
+        own that nothing cancels, closes every socket it held.
+        """
+        if self._transport is not None or http is not self._http:
+            return  # an injected transport is the test's to close
+        self._http = self._make_http()
+        self._retiring.add(http)
+
+    def _release(self, http: httpx.AsyncClient) -> None:
+        self._users[http] -= 1
+        if self._users[http]:
+            return
+        del self._users[http]
+        if http in self._retiring:
+            self._retiring.discard(http)
+            task = asyncio.ensure_future(http.aclose())
+            self._retired.add(task)
+            task.add_done_callback(self._retired.discard)
 
     async def infill(self, body: Mapping[str, Any]) -> Completion:
         """POST /infill and parse the reply."""
@@ -147,8 +184,10 @@ class InfillClient:
 
     async def _exchange(self, method: str, url: str, body: Mapping[str, Any] | None) -> Any:
         content = None if body is None else json.dumps(body).encode("utf-8")
+        http = self._http
+        self._users[http] = self._users.get(http, 0) + 1
         try:
-            async with self._http.stream(method, url, content=content) as response:
+            async with http.stream(method, url, content=content) as response:
                 raw = bytearray()
                 async for piece in response.aiter_bytes():
                     raw += piece
@@ -156,6 +195,9 @@ class InfillClient:
                         raise ServerProblem(Kind.BAD_RESPONSE, "reply larger than 1 MiB")
                 status = response.status_code
                 streamed = response.headers.get("content-type", "").startswith("text/event-stream")
+        except asyncio.CancelledError:
+            self._retire(http)
+            raise
         except httpx.ConnectError as err:
             if isinstance(err.__cause__, ssl.SSLError) or "SSL" in str(err):
                 raise ServerProblem(Kind.TLS, _short(err)) from None
@@ -165,6 +207,8 @@ class InfillClient:
             raise ServerProblem(kind, _short(err)) from None
         except (httpx.HTTPError, httpx.InvalidURL, ValueError) as err:
             raise ServerProblem(Kind.UNREACHABLE, _short(err)) from None
+        finally:
+            self._release(http)
         if status != 200:
             raise _status_problem(status, bytes(raw))
         try:

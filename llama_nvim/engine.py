@@ -266,7 +266,9 @@ class Engine:
         return self._seq
 
     def _cancel(self, task: asyncio.Task[None] | None) -> None:
-        if task is not None and not task.done():
+        # Once only: a second cancel() would interrupt the task's clean-up
+        # (httpx closing its connection), leaking the socket half-closed.
+        if task is not None and not task.done() and task not in self._closing:
             task.cancel()
             self._closing.add(task)
             task.add_done_callback(self._closing.discard)
