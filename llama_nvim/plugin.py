@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 import pynvim
 
 from .config import KEYMAP_OPTIONS, Config, parse_config
+from .nvim_adapter import NvimEditor
 
 if TYPE_CHECKING:
     from .engine import Engine
@@ -58,6 +59,7 @@ class LlamaPlugin:
         self._started = False
         self._reported_internal_error = False
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._editor = NvimEditor(nvim)
 
     # -- start-up ------------------------------------------------------------------
 
@@ -72,7 +74,7 @@ class LlamaPlugin:
         self._start()
 
     def _message(self, text: str, *, error: bool) -> None:
-        self._nvim.exec_lua("require('llama_nvim').message(...)", text, error, async_=True)
+        self._editor.notify(text, error=error)
 
     def _start(self) -> None:
         if self._started:
@@ -89,7 +91,6 @@ class LlamaPlugin:
             from .client import InfillClient
             from .debuglog import DebugLog
             from .engine import Engine
-            from .nvim_adapter import NvimEditor
         except ImportError as err:
             self._message(
                 f"llama.nvim: Python package missing in Neovim's Python host ({err.name}): run "
@@ -120,7 +121,7 @@ class LlamaPlugin:
             secret=config.api_key,
             enabled=config.debug_log,
         )
-        self._engine = Engine(config, NvimEditor(self._nvim), client, log=log)
+        self._engine = Engine(config, self._editor, client, log=log)
         lua_problems = self._nvim.exec_lua(
             "return require('llama_nvim').setup(...)",
             self._nvim.channel_id,
