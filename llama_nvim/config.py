@@ -65,14 +65,20 @@ class Config:
     ring_similarity: float = 0.9
     # The server's -b/--batch-size: what it reserves of n_ctx besides the extra context.
     n_batch: int = 1024
+    # Lines below the cursor sent as the FIM suffix proper. The server recomputes
+    # the FIM suffix on every keystroke (it comes after the typed text), so the
+    # rest of the n_suffix lines go last in the extra context, where its cache
+    # keeps them. A value >= n_suffix sends them all as the FIM suffix.
+    n_suffix_fim: int = 3
     # After a suggestion shows, fetch the one for after accepting it (cache only).
     speculative: bool = True
     # ... once the suggestion has stayed on screen this long: while the user types
     # on, hints flash by unaccepted, and fetching their sequels would only load
     # the server. People take longer than this to read a hint before Tab.
     speculative_delay_ms: int = 200
-    # "fifo" keeps the extra context append-only (cache friendly); "mru" rebuilds
-    # it most-recently-used first on every request (the benchmark's naive baseline).
+    # "fifo" keeps the extra context append-only (cache friendly); "mru" is the
+    # benchmark's naive baseline: the extra context rebuilt most-recently-used
+    # first on every request, no priming, the local context laid out plainly.
     ring_order: str = "fifo"
     # CA bundle file to verify an https endpoint's certificate with.
     ca_bundle: str = ""
@@ -215,6 +221,7 @@ _RULES: dict[str, _Rule] = {
     "exclude_globs": _str_list(),
     "ring_similarity": _float(0.0, 1.0),
     "n_batch": _int(16),
+    "n_suffix_fim": _int(0, 100_000),
     "speculative": _bool(),
     "speculative_delay_ms": _int(0, 10_000),
     "ring_order": _choice("fifo", "mru"),

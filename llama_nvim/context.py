@@ -196,6 +196,10 @@ def accepted_snapshot(
         before = lines[-1]
     return dataclasses.replace(
         snapshot,
+        row=snapshot.row + len(lines) - 1,
+        col=len(before.encode("utf-8", "surrogatepass"))
+        if len(lines) > 1
+        else snapshot.col + len(lines[0].encode("utf-8", "surrogatepass")),
         above=cap_lines_above(above, n_prefix, max_prefix_bytes, max_line_bytes),
         before=_truncate_bytes(before, max_line_bytes, keep_end=True),
         manual=False,

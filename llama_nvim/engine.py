@@ -31,6 +31,7 @@ from .context import (
 )
 from .debuglog import DebugLog
 from .filtering import suggestion_lines
+from .layout import Layout, Placed
 from .privacy import Privacy
 from .problems import ProblemReporter, ServerProblem, describe
 from .protocol import Completion, ExtraChunk, build_infill_body, build_priming_body
@@ -124,6 +125,7 @@ class Engine:
             similarity=config.ring_similarity,
         )
         self.cache = SuggestionCache(config.max_cache_keys)
+        self.layout = Layout(config.n_batch, config.n_suffix_fim, self.tokens.count)
         self.privacy = Privacy(config.exclude_globs, config.disabled_filetypes)
         self._editor = editor
         self._clock = clock
@@ -141,6 +143,9 @@ class Engine:
         self._last_keystroke = float("-inf")
         self._project = ""
         self._projects: dict[str, str] = {}
+        # Where the user last typed, in which project: priming sends what a
+        # request from there would send, so the two share the server's cache.
+        self._last_place: tuple[str, Snapshot, LocalContext] | None = None
         self._tokenizer_tried = False
         # Server tokens per counted token: cl100k is close to Qwen's tokenizer,
         # but not to every model's; admitted chunks are measured with the
@@ -150,8 +155,13 @@ class Engine:
 
     @property
     def naive(self) -> bool:
-        """The benchmark's baseline: no priming, no ordering for the KV cache."""
+        """The benchmark's baseline: no priming, no shaping for the KV cache."""
         return self.config.ring_order == "mru"
+
+    @property
+    def _splits_suffix(self) -> bool:
+        """True if the far suffix goes into the extra context (see layout.py)."""
+        return not self.naive and self.config.n_suffix_fim < self.config.n_suffix
 
     # -- lifecycle -----------------------------------------------------------------
 
@@ -178,6 +188,7 @@ class Engine:
 
     async def _load_tokenizer(self) -> None:
         await asyncio.get_running_loop().run_in_executor(None, self.tokens.load)
+        self.layout.forget_counts()  # they were estimates
 
     async def refresh_props(self) -> None:
         """Learn the server's context size (for the extra-context budget)."""
@@ -207,6 +218,7 @@ class Engine:
             return
         self._project = self._project_for(snapshot.filename, snapshot.cwd)
         context = build_local_context(snapshot)
+        self._last_place = (self._project, snapshot, context)
         if not snapshot.manual:
             hit = self.cache.get(context)
             if hit is not None:
@@ -300,18 +312,37 @@ class Engine:
             project = self._projects[key] = project_of(filename, cwd)
         return project
 
-    def _extra(self, context: LocalContext | None) -> list[ExtraChunk]:
+    def _extra(
+        self, context: LocalContext | None, far_suffix: ExtraChunk | None = None
+    ) -> list[ExtraChunk]:
+        """The ring's chunks for this request, then the far suffix, within the budget."""
         if not self.n_ctx:
-            return []  # budget unknown until /props answers
+            # No ring chunks until /props tells the budget; the far suffix is
+            # part of the local context and never left out for that.
+            return [far_suffix] if far_suffix is not None else []
         n_ctx_budget = self.n_ctx - self.config.n_batch - 2 * self.config.n_predict
+        if self._splits_suffix:
+            # Always the same reservation, whether this request has a far
+            # suffix or not: the ring's share must not change with the cursor.
+            n_ctx_budget -= self.layout.far_budget
         budget = int(n_ctx_budget * _BUDGET_SLACK / self.token_scale) - _BUDGET_FRAMING
         if budget <= 0:
-            return []
+            return [far_suffix] if far_suffix is not None and n_ctx_budget > 0 else []
         local = line_set(context.text) if context is not None else None
         chunks = self.ring.extra_for(self._project, budget, local)
         if self.naive:
             chunks.reverse()  # most recently used first: reshuffles the cached prompt
-        return [chunk.to_extra() for chunk in chunks]
+        extra = [chunk.to_extra() for chunk in chunks]
+        if far_suffix is not None:
+            extra.append(far_suffix)
+        return extra
+
+    def _place(self, snapshot: Snapshot, context: LocalContext) -> Placed:
+        """The request's local context and far suffix (plain in the naive baseline)."""
+        if self.naive:
+            return Placed(context, None)
+        filename = relative_name(snapshot.filename, self._project)
+        return self.layout.place(snapshot, filename, self.token_scale)
 
     @property
     def token_scale(self) -> float:
@@ -346,9 +377,10 @@ class Engine:
                 self._speculate(snapshot, hit.lines)
                 return
         await self._quiet()
+        placed = self._place(snapshot, context)
         body = build_infill_body(
-            context,
-            self._extra(context),
+            placed.local,
+            self._extra(context, placed.far_suffix),
             self.config,
             n_predict=self.config.n_predict,
             t_max_predict_ms=self.config.t_max_predict_ms_first,
@@ -418,9 +450,10 @@ class Engine:
                 )
         await self._quiet()
         self.counters.speculative += 1
+        placed = self._place(snapshot, context)
         body = build_infill_body(
-            context,
-            self._extra(context),
+            placed.local,
+            self._extra(context, placed.far_suffix),
             self.config,
             n_predict=self.config.n_predict,
             t_max_predict_ms=self.config.t_max_predict_ms,
@@ -537,8 +570,18 @@ class Engine:
             self._measured_local += chunk.tokens
 
     async def _prime(self) -> None:
-        """Have the server compute the extra context now, while nobody waits."""
-        extra = self._extra(None)
+        """Have the server compute the extra context now, while nobody waits.
+
+        The chunks are those a request from where the user last typed would
+        send (with the far suffix): chunks that requests leave out but priming
+        put in would cost the next request everything after them.
+        """
+        last = self._last_place
+        if last is not None and last[0] == self._project:
+            _, snapshot, context = last
+            extra = self._extra(context, self._place(snapshot, context).far_suffix)
+        else:
+            extra = self._extra(None)
         if not extra:
             return
         await self._quiet()

@@ -158,20 +158,24 @@ class Ring:
     ) -> list[Chunk]:
         """The chunks to send for a request in ``project``, oldest first.
 
-        Chunks the local context already covers are left out (without
-        reordering the rest); then, while over the token budget, chunks go from
-        the front, as the server would cut, but whole, so what is sent stays stable.
+        While over the token budget, chunks go from the front, as the server
+        would cut, but whole; then chunks the local context already covers are
+        left out, without reordering the rest. In that order, the first chunk
+        sent depends only on the ring, never on the cursor: leaving a chunk out
+        costs the server nothing (``--cache-reuse`` skips it), but one that came
+        back at the front would shift everything after it.
         """
         chunks = [c for c in self._ring if c.project == project]
-        if local_lines is not None:
-            chunks = [c for c in chunks if covered_by(c.lines, local_lines) <= self.local_overlap]
         total = sum(c.tokens for c in chunks)
         start = 0
         while total > budget_tokens and start < len(chunks):
             total -= chunks[start].tokens
             start += 1
-        self.last_extra_tokens = total
-        return chunks[start:]
+        chunks = chunks[start:]
+        if local_lines is not None:
+            chunks = [c for c in chunks if covered_by(c.lines, local_lines) <= self.local_overlap]
+        self.last_extra_tokens = sum(c.tokens for c in chunks)
+        return chunks
 
     def chunks(self) -> list[Chunk]:
         """Everything in the ring, oldest first."""

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import json
 import threading
 import time
@@ -36,6 +37,8 @@ class Exchange:
     cancelled: bool = False  # the client closed the connection before the reply
     n_predict: int | None = None
     n_extra: int = 0
+    # Each extra chunk as "filename#hash of its text": which chunks moved between requests.
+    extra_ids: list[str] = field(default_factory=list)
     reply: dict[str, Any] = field(default_factory=dict)
 
     def timing(self, name: str) -> float | None:
@@ -270,3 +273,7 @@ def _describe_body(ex: Exchange, body: bytes) -> None:
     ex.n_predict = n_predict if isinstance(n_predict, int) else None
     extra = data.get("input_extra")
     ex.n_extra = len(extra) if isinstance(extra, list) else 0
+    for chunk in extra if isinstance(extra, list) else ():
+        if isinstance(chunk, dict):
+            text = str(chunk.get("text", "")).encode("utf-8", "replace")
+            ex.extra_ids.append(f"{chunk.get('filename')}#{hashlib.sha1(text).hexdigest()[:6]}")

@@ -27,6 +27,7 @@ import contextlib
 import json
 import os
 import platform
+import shlex
 import shutil
 import socket
 import statistics
@@ -35,7 +36,7 @@ import sys
 import tempfile
 import time
 import traceback
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
@@ -161,8 +162,11 @@ def pinned(cpus: set[int] | None) -> Iterator[None]:
 class Server:
     """A fresh llama-server (cold cache) with /metrics."""
 
-    def __init__(self, binary: str, model: Path, cpus: set[int] | None, log: Path) -> None:
+    def __init__(
+        self, binary: str, model: Path, cpus: set[int] | None, log: Path, extra: Sequence[str]
+    ) -> None:
         self.binary, self.model, self.cpus, self.log = binary, model, cpus, log
+        self.extra = list(extra)
         self.port = 0
         self.process: subprocess.Popen[bytes] | None = None
 
@@ -175,7 +179,7 @@ class Server:
         args = [
             self.binary, "-m", str(self.model), "--host", "127.0.0.1", "--port", str(self.port),
             "-np", "1", "-c", "8192", "-b", "1024", "-ub", "1024", "--cache-reuse", "256",
-            "-t", "1", "--metrics", "--no-webui",
+            "-t", "1", "--metrics", "--no-webui", *self.extra,
         ]  # fmt: skip
         with pinned(self.cpus), open(self.log, "ab") as log:
             self.process = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT)
@@ -318,6 +322,7 @@ class Context:
     nvim_cpus: set[int] | None
     server_cpus: set[int] | None
     verbose: bool
+    server_args: tuple[str, ...] = ()
 
 
 def start_nvim(ctx: Context, mode: Mode, home: Path, project: Path, endpoint: str) -> Any:
@@ -348,7 +353,9 @@ def run_mode(ctx: Context, mode: Mode, run: int) -> tuple[Figures, dict[str, Any
     """Replay the session once in ``mode``; return its figures and raw data."""
     root = Path(tempfile.mkdtemp(prefix=f"{mode.name}-{run}-", dir=ctx.work))
     project = make_project(root)
-    server = Server(ctx.server_bin, ctx.model, ctx.server_cpus, root / "llama-server.log")
+    server = Server(
+        ctx.server_bin, ctx.model, ctx.server_cpus, root / "llama-server.log", ctx.server_args
+    )
     proxy: LoggingProxy | None = None
     nvim: Any = None
     try:
@@ -802,6 +809,7 @@ def meta(ctx: Context, args: argparse.Namespace, modes: list[Mode]) -> dict[str,
         "python": platform.python_version(),
         "nvim": _first_line([ctx.nvim_bin, "--version"]),
         "llama_server": _first_line([ctx.server_bin, "--version"]),
+        "server_args": list(ctx.server_args),
         "packages": versions,
         "load_avg_at_start": os.getloadavg(),
         "pinning": {"nvim": sorted(ctx.nvim_cpus or []), "server": sorted(ctx.server_cpus or [])},
@@ -905,6 +913,16 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         metavar="JSON",
         help="print the tables of a --json file written earlier, and stop",
     )
+    parser.add_argument(
+        "--server-args",
+        # With the tiny model, this build's CPU flash attention costs ~0.6 ms per
+        # token on batches of ~10-60 tokens but ~0.03 on larger ones (measured,
+        # see RESULTS.md), which turns server time upside down relative to the
+        # tokens computed; without it, server time follows the token counts.
+        default="-fa off",
+        metavar="ARGS",
+        help="more llama-server arguments for every mode (default: '-fa off'; '' for none)",
+    )
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder")
     parser.add_argument("--verbose", action="store_true", help="print progress details")
     args = parser.parse_args(argv)
@@ -963,6 +981,7 @@ def main(argv: list[str] | None = None) -> int:
         nvim_cpus=nvim_cpus,
         server_cpus=server_cpus,
         verbose=args.verbose,
+        server_args=tuple(shlex.split(args.server_args)),
     )
     info = meta(ctx, args, modes)
     print(

@@ -594,18 +594,21 @@ def test_bad_values_of_every_type_are_named_once_and_defaults_used(
     assert "using the default 256" in messages
     assert_no_errors(editor)
 
-    # Defaults in force: 256 lines above, 64 below, Tab accepts.
-    editor.set_text("\n".join(f"line{i} = {i}" for i in range(400)), filetype="text")
-    editor.type("300Go")
+    # Defaults in force: 256 lines above, 64 below (3 of them as the FIM
+    # suffix, the others last in the extra context), Tab accepts. Short lines,
+    # so that all 256 fit under the server's prefix cap.
+    editor.set_text("\n".join(str(i) for i in range(400)), filetype="text")
+    editor.type("256Go")
     editor.type_slowly("q = ")
     editor.wait_hint()
     body = fake.infill_bodies()[-1]
-    assert body["input_prefix"].count("\n") == 256
-    assert body["input_suffix"].count("\n") == 65
+    assert body["input_prefix"] == "".join(f"{i}\n" for i in range(256))
+    assert body["input_suffix"] == "\n256\n257\n258\n"
+    assert body["input_extra"][-1]["text"] == "".join(f"{i}\n" for i in range(259, 320))
     assert body["stop"] == []
     assert "authorization" not in fake.infill_requests()[-1].headers
     editor.type("<Tab>")
-    wait_until(lambda: editor.lines()[300] == "q = tail()", what="Tab to accept")
+    wait_until(lambda: editor.lines()[256] == "q = tail()", what="Tab to accept")
 
 
 def test_unknown_key_name_is_named_and_the_default_key_still_works(

@@ -127,7 +127,7 @@ def test_evicting_the_oldest_chunk_costs_far_less_than_the_whole_extra_context(
     llama_server: LlamaServer,
 ) -> None:
     async def scenario(engine: Engine, transport: RecordingTransport) -> None:
-        chunks = source_chunks(9)
+        chunks = source_chunks(9, size=32)  # 8 fit in the budget
         offer(engine, chunks[:8])
         while engine.ring.admit_one():
             pass
@@ -197,6 +197,60 @@ def test_extra_context_stays_within_the_servers_budget(
         assert engine.counters.last_extra_chunks < 16, "oldest chunks left out"
 
     run(llama_server, scenario, ring_n_chunks=16)
+
+
+async def type_lines(engine: Engine, row: int, typed: list[str]) -> list[int]:
+    """Type ``typed`` into SOURCE as new lines at ``row``, key by key, each request
+    awaited; the server's prompt_n of every request."""
+    lines = SOURCE.read_text().split("\n")
+    recomputed = []
+    for n, line in enumerate(typed):
+        above = [*lines[:row], *typed[:n]]
+        for end in range(1, len(line) + 1):
+            event = {
+                "buf": 1, "tick": 1, "row": row + n, "col": end, "above": above[-256:],
+                "before": line[:end], "after": "", "below": lines[row : row + 64],
+                "filename": "/proj/_models.py", "cwd": "/proj", "manual": True,
+            }  # fmt: skip
+            engine.on_keystroke(event)
+            assert engine._task is not None
+            await engine._task
+            recomputed.append(engine.counters.last_prompt_n)
+    return recomputed
+
+
+TYPED = ["    def total(self) -> int:", "        return sum(self._sizes)", ""]
+
+
+def test_typing_deep_in_a_file_recomputes_a_line_not_the_suffix(
+    llama_server: LlamaServer,
+) -> None:
+    per_key: dict[str, list[int]] = {}
+    fim_suffix: dict[str, int] = {}
+
+    def measure(mode: str) -> Callable[[Engine, RecordingTransport], Awaitable[None]]:
+        async def scenario(engine: Engine, transport: RecordingTransport) -> None:
+            recomputed = await type_lines(engine, 600, TYPED)
+            per_key[mode] = recomputed[1:]  # the first request computes everything
+            text = transport.bodies[-1]["input_suffix"]
+            reply = httpx.post(llama_server.url + "/tokenize", json={"content": text})
+            fim_suffix[mode] = len(reply.json()["tokens"])
+
+        return scenario
+
+    run(llama_server, measure("naive"), ring_order="mru")
+    run(llama_server, measure("llama.nvim"))
+    naive, shaped = per_key["naive"], per_key["llama.nvim"]
+    print(f"prompt_n per key: naive {naive}\nllama.nvim {shaped}")
+    # Plain layout: the whole suffix after the typed text, on every key. (The
+    # prefix, cut at its front by the server, shifts on every new line; with
+    # --cache-reuse the server shifts its cache along instead of recomputing.)
+    assert min(naive) > 200, naive
+    # Shaped: the typed line and the few lines of the FIM suffix; on a new
+    # line, also the line just finished.
+    assert fim_suffix["llama.nvim"] < 60, fim_suffix
+    assert max(shaped) <= fim_suffix["llama.nvim"] + 50, shaped
+    assert sum(shaped) <= sum(naive) / 3, (sum(shaped), sum(naive))
 
 
 def test_a_cancelled_request_stops_the_servers_work(llama_server: LlamaServer) -> None:

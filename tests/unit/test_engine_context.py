@@ -670,6 +670,40 @@ def test_the_request_after_priming_starts_with_the_same_extra_context(
     assert names(request) == ["one.py", "two.py"]
 
 
+def test_priming_after_typing_sends_what_a_request_from_there_sends(
+    projects: tuple[Path, Path],
+) -> None:
+    # The chunk the local context covers is left out of requests; priming it
+    # anyway would put it back in the middle of the server's cache on every
+    # admission. The far suffix comes along, so the next request reuses it too.
+    a, _ = projects
+    file_a = in_project(a, "main.py")
+    below = tuple(f"line_{i} = {i}" for i in range(12))
+
+    async def main() -> Server:
+        server = Server()
+        engine, _ = make_engine(server)
+        engine.n_ctx = 8192
+        engine.on_enter({"filename": file_a, "cwd": "/"})
+        admit_all(engine, [(in_project(a, "one.py"), "a1"), (in_project(a, "two.py"), "a2")])
+        typing = event("x = ", above=tuple(chunk_lines("a1")), below=below, filename=file_a)
+        engine.on_keystroke(typing)
+        await settle()
+        engine.on_chunk(chunk_event(in_project(a, "three.py"), "a3"))
+        await engine.admit_and_prime()
+        engine.on_keystroke({**typing, "tick": 2, "before": "x = y", "col": 5})
+        await finish(engine)
+        return server
+
+    server = asyncio.run(main())
+    first, last = [body for body in server.infills if body["n_predict"]]
+    (prime,) = server.primes()
+    assert names(first) == ["two.py", "main.py"]  # one.py is what the cursor sees
+    assert names(prime) == names(last) == ["two.py", "three.py", "main.py"]
+    assert prime["input_extra"] == last["input_extra"]
+    assert prime["input_extra"][-1]["text"] == "".join(f"{x}\n" for x in below[3:])
+
+
 def test_no_priming_while_disabled(projects: tuple[Path, Path]) -> None:
     a, _ = projects
 
@@ -761,13 +795,21 @@ def sent_chunks(engine: Engine) -> int:
     return len(engine._extra(context))
 
 
-def expected_budget(n_ctx: int, n_batch: int, n_predict: int, scale: float = 1.0) -> int:
-    return int((n_ctx - n_batch - 2 * n_predict) * _BUDGET_SLACK / scale) - _BUDGET_FRAMING
+def expected_budget(
+    n_ctx: int, n_batch: int, n_predict: int, scale: float = 1.0, *, far_suffix: bool = True
+) -> int:
+    # The far suffix (layout.py) has n_batch/4 tokens set aside for it.
+    reserved = n_batch // 4 if far_suffix else 0
+    left = n_ctx - n_batch - 2 * n_predict - reserved
+    return int(left * _BUDGET_SLACK / scale) - _BUDGET_FRAMING
 
 
-def budget_engine(n_batch: int, n_predict: int, n_chunks: int = 8) -> tuple[Engine, int]:
+def budget_engine(
+    n_batch: int, n_predict: int, n_chunks: int = 8, **options: Any
+) -> tuple[Engine, int]:
     """An engine (no loop needed) whose ring holds ``n_chunks`` equal chunks; and their cost."""
-    engine, _ = make_engine(Server(), make_config(n_batch=n_batch, n_predict=n_predict))
+    config = make_config(n_batch=n_batch, n_predict=n_predict, **options)
+    engine, _ = make_engine(Server(), config)
     engine._project = "/nowhere"
     admit_all(engine, [(f"/nowhere/c{i}.py", f"c{i}") for i in range(n_chunks)])
     costs = {chunk.tokens for chunk in engine.ring.chunks()}
@@ -785,6 +827,32 @@ def test_the_budget_is_the_context_left_after_the_batch_and_twice_n_predict(
         engine.n_ctx = n_ctx
         budget = expected_budget(n_ctx, n_batch, n_predict)
         assert sent_chunks(engine) == min(8, max(0, budget) // each), n_ctx
+
+
+def test_nothing_is_set_aside_for_a_far_suffix_when_the_suffix_is_not_split() -> None:
+    engine, each = budget_engine(512, 128, n_suffix_fim=64)
+    for n_ctx in range(768, 768 + 12 * each):
+        engine.n_ctx = n_ctx
+        budget = expected_budget(n_ctx, 512, 128, far_suffix=False)
+        assert sent_chunks(engine) == min(8, max(0, budget) // each), n_ctx
+
+
+def test_the_far_suffix_is_sent_before_the_budget_is_known() -> None:
+    below = tuple(f"line_{i} = {i}" for i in range(12))
+
+    async def main() -> Server:
+        server = Server()
+        engine, _ = make_engine(server)
+        assert engine.n_ctx == 0
+        engine.on_keystroke(event("x = ", below=below))
+        await finish(engine)
+        return server
+
+    (body,) = asyncio.run(main()).infills
+    assert body["input_suffix"] == "\n" + "".join(f"{x}\n" for x in below[:3])
+    assert body["input_extra"] == [
+        {"filename": "m.py", "text": "".join(f"{x}\n" for x in below[3:])}
+    ]
 
 
 def test_n_predict_counts_twice_and_n_batch_once() -> None:

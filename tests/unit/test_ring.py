@@ -399,12 +399,31 @@ def test_the_budget_never_skips_a_big_chunk_to_keep_an_older_small_one() -> None
     assert ring.extra_for(P, budget) == [small2]
 
 
-def test_chunks_left_out_as_local_do_not_count_against_the_budget() -> None:
+def test_the_first_chunk_sent_does_not_depend_on_the_local_context() -> None:
+    # Leaving "c" out as local must not bring "a" back in at the front: that
+    # would shift every token after it in the server's cache.
     ring = filled(8, ["a", "b", "c"])
     each = ring.chunks()[0].tokens
     local = line_set(text_of(lines_of("c")))
-    assert [c.filename for c in ring.extra_for(P, 2 * each, local)] == ["a.py", "b.py"]
-    assert ring.last_extra_tokens == 2 * each
+    assert [c.filename for c in ring.extra_for(P, 2 * each, local)] == ["b.py"]
+    assert ring.last_extra_tokens == each
+    assert [c.filename for c in ring.extra_for(P, 2 * each)] == ["b.py", "c.py"]
+
+
+@pytest.mark.parametrize("seed", range(10))
+def test_what_is_sent_is_the_budgeted_window_with_some_chunks_left_out(seed: int) -> None:
+    rng = random.Random(seed)
+    names = [f"n{i}" for i in range(12)]
+    ring = filled(12, names)
+    each = ring.chunks()[0].tokens
+    for _ in range(20):
+        budget = rng.randrange(0, 14 * each)
+        window = ring.extra_for(P, budget)
+        local = line_set(text_of(lines_of(rng.choice(names))))
+        sent = ring.extra_for(P, budget, local)
+        assert all(c in window for c in sent)
+        assert [c for c in window if c in sent] == sent  # same order
+        assert len(window) - len(sent) <= 1
 
 
 def test_other_projects_chunks_do_not_count_against_the_budget() -> None:
