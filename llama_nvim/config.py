@@ -44,6 +44,9 @@ class Config:
     keymap_accept_full: str = "<Tab>"
     keymap_accept_line: str = "<S-Tab>"
     keymap_accept_word: str = "<C-B>"
+    # llama.nvim's own keys (copilot.vim's defaults): other suggestions for the same place.
+    keymap_next: str = "<M-]>"
+    keymap_prev: str = "<M-[>"
     enable_at_startup: bool = True
     # -- llama.nvim's own ------------------------------------------------------
     # Wait this long after the last keystroke before asking the server; a cache
@@ -212,6 +215,8 @@ _RULES: dict[str, _Rule] = {
     "keymap_accept_full": _str(),
     "keymap_accept_line": _str(),
     "keymap_accept_word": _str(),
+    "keymap_next": _str(),
+    "keymap_prev": _str(),
     "enable_at_startup": _bool(),
     "debounce_ms": _int(0, 5000),
     "t_max_predict_ms_first": _int(0),
@@ -240,6 +245,8 @@ KEYMAP_OPTIONS = (
     "keymap_accept_full",
     "keymap_accept_line",
     "keymap_accept_word",
+    "keymap_next",
+    "keymap_prev",
 )
 
 

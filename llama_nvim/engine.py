@@ -13,11 +13,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import time
 from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from .alternatives import Alternatives
 from .cache import SuggestionCache
 from .client import InfillClient
 from .config import Config
@@ -45,6 +47,8 @@ IDLE_AFTER_S = 3.0
 # with cl100k, the server with the model's own) and the per-request framing.
 _BUDGET_SLACK = 0.9
 _BUDGET_FRAMING = 32
+# Requests for another suggestion before saying there is none.
+_ALTERNATIVE_TRIES = 3
 
 
 class Editor(Protocol):
@@ -146,6 +150,7 @@ class Engine:
         # Where the user last typed, in which project: priming sends what a
         # request from there would send, so the two share the server's cache.
         self._last_place: tuple[str, Snapshot, LocalContext] | None = None
+        self._alternatives: Alternatives | None = None  # what next/previous cycle through
         self._tokenizer_tried = False
         # Server tokens per counted token: cl100k is close to Qwen's tokenizer,
         # but not to every model's; admitted chunks are measured with the
@@ -228,6 +233,29 @@ class Engine:
                 self._speculate(snapshot, hit.lines)
                 return
         self._task = asyncio.ensure_future(self._complete(seq, snapshot, context))
+
+    def on_cycle(self, event: Mapping[str, Any]) -> None:
+        """The next / previous suggestion key, pressed while ``event["shown"]`` is shown."""
+        step = event.get("step")
+        shown = event.get("shown")
+        if not isinstance(step, int) or not isinstance(shown, list) or not self.enabled:
+            return
+        snapshot = Snapshot.from_event(event)
+        if self.privacy.excluded(snapshot.filename, snapshot.filetype):
+            return
+        seq = self._supersede()
+        alternatives = self._alternatives
+        if alternatives is None or alternatives.position != snapshot.position:
+            shown_lines = [clean_text(line) for line in shown if isinstance(line, str)]
+            alternatives = self._alternatives = Alternatives(snapshot.position, shown_lines)
+        self._project = self._project_for(snapshot.filename, snapshot.cwd)
+        context = build_local_context(snapshot)
+        lines = alternatives.step(step)
+        self.log.write("cycle", seq=seq, step=step, at=alternatives.label())
+        if lines is not None:
+            self._show_alternative(snapshot, context, lines, Stats(cached=True))
+            return
+        self._task = asyncio.ensure_future(self._fetch_alternative(seq, snapshot, context))
 
     def on_cancel(self) -> None:
         """Whatever is pending is no longer wanted (hint kept by typing, menu shown)."""
@@ -404,6 +432,46 @@ class Engine:
             self.counters.dropped_filtered += 1
             return
         stats = Stats(n_ctx=self.n_ctx, completion=completion, ring=self._ring_info())
+        self._show(snapshot, lines, stats)
+        self._speculate(snapshot, lines)
+
+    async def _fetch_alternative(self, seq: int, snapshot: Snapshot, context: LocalContext) -> None:
+        """Ask for suggestions until one differs from those seen here (a few tries)."""
+        alternatives = self._alternatives
+        assert alternatives is not None
+        await self._quiet()
+        placed = self._place(snapshot, context)
+        for _ in range(_ALTERNATIVE_TRIES):
+            body = build_infill_body(
+                placed.local,
+                self._extra(context, placed.far_suffix),
+                self.config,
+                n_predict=self.config.n_predict,
+                t_max_predict_ms=self.config.t_max_predict_ms,
+                explore=True,
+            )
+            completion = await self._send(body)
+            if completion is None:
+                return
+            if seq != self._seq:
+                self.counters.dropped_stale += 1
+                return
+            lines = suggestion_lines(completion.content, snapshot)
+            if lines is not None and alternatives.add(lines):
+                stats = Stats(n_ctx=self.n_ctx, completion=completion)
+                self._show_alternative(snapshot, context, lines, stats)
+                return
+        self._editor.notify("llama.nvim: no other suggestion here", error=False)
+
+    def _show_alternative(
+        self, snapshot: Snapshot, context: LocalContext, lines: list[str], stats: Stats
+    ) -> None:
+        alternatives = self._alternatives
+        label = alternatives.label() if alternatives is not None else ""
+        stats = dataclasses.replace(stats, ring=self._ring_info(), alternative=label)
+        # Cached as the suggestion for this place: what is shown is what
+        # coming back here shows.
+        self.cache.put(context, lines)
         self._show(snapshot, lines, stats)
         self._speculate(snapshot, lines)
 

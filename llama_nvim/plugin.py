@@ -150,6 +150,8 @@ class LlamaPlugin:
                 engine.on_enter(payload)
             elif kind == "leave":
                 engine.on_leave()
+            elif kind == "cycle":
+                engine.on_cycle(payload)
             else:
                 engine.on_cancel()
         except Exception as err:  # a bug must not become a traceback per keystroke

@@ -68,8 +68,21 @@ def build_infill_body(
     *,
     n_predict: int,
     t_max_predict_ms: int,
+    explore: bool = False,
 ) -> dict[str, Any]:
-    """The JSON body of one /infill request."""
+    """The JSON body of one /infill request.
+
+    ``explore`` asks for another suggestion than the likeliest: plain
+    temperature sampling instead of the infill sampler, which keeps only the
+    few tokens it is sure of and so gives back the same suggestion.
+    """
+    sampling: dict[str, Any] = {
+        "top_k": 40,
+        "top_p": 0.90,
+        "samplers": ["top_k", "top_p", "infill"],
+    }
+    if explore:
+        sampling = {**sampling, "samplers": ["top_k", "top_p", "temperature"], "temperature": 0.9}
     return {
         "input_prefix": context.prefix,
         "input_suffix": context.suffix,
@@ -78,9 +91,7 @@ def build_infill_body(
         "n_predict": n_predict,
         "n_indent": context.n_indent,
         "stop": list(config.stop_strings),
-        "top_k": 40,
-        "top_p": 0.90,
-        "samplers": ["top_k", "top_p", "infill"],
+        **sampling,
         # Streamed: llama-server notices a closed connection (and stops
         # computing) only while it streams; a cancelled non-streamed task runs
         # to its end and delays the next request.

@@ -26,25 +26,28 @@ class Stats:
     cached: bool = False
     completion: Completion | None = None
     ring: str = ""
+    alternative: str = ""  # "2/3" while cycling through suggestions
 
 
 def info_text(stats: Stats) -> str:
     """The compact status line shown after a suggestion (show_info 1 and 2)."""
     parts: list[str] = []
+    if stats.alternative:
+        parts.append(f"suggestion {stats.alternative}")
     if stats.cached or stats.completion is None:
-        parts.append("llama: cached")
+        parts.append("cached")
     else:
         c = stats.completion
         t = c.timings
         ctx = f"ctx {c.tokens_cached}/{stats.n_ctx}" if stats.n_ctx else f"ctx {c.tokens_cached}"
-        parts.append(f"llama: {ctx}")
+        parts.append(ctx)
         parts.append(f"reused {t.cache_n}, computed {t.prompt_n} ({t.prompt_ms:.0f} ms)")
         parts.append(f"generated {t.predicted_n} ({t.predicted_ms:.0f} ms)")
         if c.truncated:
             parts.append("context truncated")
     if stats.ring:
         parts.append(stats.ring)
-    return " | ".join(parts)
+    return "llama: " + " | ".join(parts)
 
 
 @dataclass(frozen=True)

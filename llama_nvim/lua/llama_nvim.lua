@@ -514,6 +514,27 @@ local function accept_action(kind)
   end
 end
 
+-- Next / previous suggestion: Python recalls or fetches another one for this
+-- place and answers with a render plan, drawn like any other.
+function M.cycle(step)
+  if not hint_valid() then
+    return
+  end
+  local ev = snapshot(false)
+  ev.step = step
+  ev.shown = S.hint.lines
+  notify_py('cycle', ev)
+end
+
+local function cycle_action(step)
+  return function(lhs)
+    if vim.fn.pumvisible() == 0 and hint_valid() then
+      return termcodes(string.format('<Cmd>lua require("llama_nvim").cycle(%d)<CR>', step))
+    end
+    return fallback(lhs)
+  end
+end
+
 local function trigger_action(lhs)
   if not S.enabled then
     return fallback(lhs)
@@ -651,6 +672,8 @@ function M.setup(chan, opts)
     { 'keymap_accept_line', accept_action('line') },
     { 'keymap_accept_word', accept_action('word') },
     { 'keymap_trigger', trigger_action },
+    { 'keymap_next', cycle_action(1) },
+    { 'keymap_prev', cycle_action(-1) },
   }
   for _, k in ipairs(keys) do
     local lhs = opts[k[1]]

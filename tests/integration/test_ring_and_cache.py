@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from tests.fakeserver import FakeServer, Received, Reply
-from tests.harness import Editor, LlamaServer, settle, wait_until
+from tests.harness import Editor, Hint, LlamaServer, assert_no_errors, settle, wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -147,3 +147,39 @@ def test_secrets_and_other_projects_never_reach_the_server(
     fim = [b for b in bodies if b["n_predict"] > 0]
     names = {c["filename"] for b in fim for c in b["input_extra"]}
     assert names == {"beta.py"}, names
+
+
+def test_next_and_previous_cycle_through_suggestions_and_tab_takes_the_shown_one(
+    editor: Editor,
+) -> None:
+    editor.set_text("import os\n", filetype="python")
+    editor.type("Go")
+    editor.type_slowly("path = ")
+    first = editor.wait_hint()
+
+    def shown(label: str) -> Callable[[], Hint | None]:
+        def probe() -> Hint | None:
+            hint = editor.hint()
+            return hint if hint is not None and f"suggestion {label}" in hint.info else None
+
+        return probe
+
+    editor.type("<M-]>")
+    second = wait_until(shown("2/2"), what="another suggestion")
+    assert (second.inline, second.below) != (first.inline, first.below)
+    editor.type("<M-[>")
+    back = wait_until(shown("1/2"), what="the first suggestion again")
+    assert (back.inline, back.below) == (first.inline, first.below)
+    requests = settle(editor)["user_requests"]
+    editor.type("<M-]>")
+    again = wait_until(shown("2/2"), what="the second suggestion again")
+    assert (again.inline, again.below) == (second.inline, second.below)
+    assert settle(editor)["user_requests"] == requests, "recalled, not asked again"
+
+    before = editor.text()
+    editor.type("<Tab>")
+    editor.wait_text_change(before)
+    (line,) = [text for text in editor.lines() if text.startswith("path = ")]
+    inserted = line[len("path = ") :]
+    assert editor.display(inserted, vcol=len("path = ")) == second.inline
+    assert_no_errors(editor)
