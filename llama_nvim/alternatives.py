@@ -21,6 +21,11 @@ class Alternatives:
         self.suggestions: list[list[str]] = [list(shown)]
         self.index = 0
 
+    @property
+    def shown(self) -> list[str]:
+        """The suggestion on screen."""
+        return self.suggestions[self.index]
+
     def step(self, direction: int) -> list[str] | None:
         """Move by one (``direction`` 1 or -1) and return the suggestion there.
 
@@ -33,7 +38,7 @@ class Alternatives:
                 return None
             target = 0
         self.index = target % len(self.suggestions)
-        return self.suggestions[self.index]
+        return self.shown
 
     def add(self, lines: Sequence[str]) -> bool:
         """Append a fetched suggestion and show it; False if it repeats one already seen."""

@@ -250,12 +250,14 @@ class Engine:
             alternatives = self._alternatives = Alternatives(snapshot.position, shown_lines)
         self._project = self._project_for(snapshot.filename, snapshot.cwd)
         context = build_local_context(snapshot)
-        lines = alternatives.step(step)
+        recalled = alternatives.step(step)
         self.log.write("cycle", seq=seq, step=step, at=alternatives.label())
-        if lines is not None:
-            self._show_alternative(snapshot, context, lines, Stats(cached=True))
+        if recalled is not None:
+            self._show_alternative(snapshot, context, alternatives, Stats(cached=True))
             return
-        self._task = asyncio.ensure_future(self._fetch_alternative(seq, snapshot, context))
+        self._task = asyncio.ensure_future(
+            self._fetch_alternative(seq, snapshot, context, alternatives)
+        )
 
     def on_cancel(self) -> None:
         """Whatever is pending is no longer wanted (hint kept by typing, menu shown)."""
@@ -365,6 +367,25 @@ class Engine:
             extra.append(far_suffix)
         return extra
 
+    def _request_body(
+        self,
+        snapshot: Snapshot,
+        context: LocalContext,
+        *,
+        t_max_predict_ms: int,
+        explore: bool = False,
+    ) -> dict[str, Any]:
+        """The /infill body for ``snapshot``: local context laid out, extra context added."""
+        placed = self._place(snapshot, context)
+        return build_infill_body(
+            placed.local,
+            self._extra(context, placed.far_suffix),
+            self.config,
+            n_predict=self.config.n_predict,
+            t_max_predict_ms=t_max_predict_ms,
+            explore=explore,
+        )
+
     def _place(self, snapshot: Snapshot, context: LocalContext) -> Placed:
         """The request's local context and far suffix (plain in the naive baseline)."""
         if self.naive:
@@ -405,13 +426,8 @@ class Engine:
                 self._speculate(snapshot, hit.lines)
                 return
         await self._quiet()
-        placed = self._place(snapshot, context)
-        body = build_infill_body(
-            placed.local,
-            self._extra(context, placed.far_suffix),
-            self.config,
-            n_predict=self.config.n_predict,
-            t_max_predict_ms=self.config.t_max_predict_ms_first,
+        body = self._request_body(
+            snapshot, context, t_max_predict_ms=self.config.t_max_predict_ms_first
         )
         completion = await self._send(body)
         if completion is None:
@@ -435,20 +451,14 @@ class Engine:
         self._show(snapshot, lines, stats)
         self._speculate(snapshot, lines)
 
-    async def _fetch_alternative(self, seq: int, snapshot: Snapshot, context: LocalContext) -> None:
+    async def _fetch_alternative(
+        self, seq: int, snapshot: Snapshot, context: LocalContext, alternatives: Alternatives
+    ) -> None:
         """Ask for suggestions until one differs from those seen here (a few tries)."""
-        alternatives = self._alternatives
-        assert alternatives is not None
         await self._quiet()
-        placed = self._place(snapshot, context)
         for _ in range(_ALTERNATIVE_TRIES):
-            body = build_infill_body(
-                placed.local,
-                self._extra(context, placed.far_suffix),
-                self.config,
-                n_predict=self.config.n_predict,
-                t_max_predict_ms=self.config.t_max_predict_ms,
-                explore=True,
+            body = self._request_body(
+                snapshot, context, t_max_predict_ms=self.config.t_max_predict_ms, explore=True
             )
             completion = await self._send(body)
             if completion is None:
@@ -459,16 +469,15 @@ class Engine:
             lines = suggestion_lines(completion.content, snapshot)
             if lines is not None and alternatives.add(lines):
                 stats = Stats(n_ctx=self.n_ctx, completion=completion)
-                self._show_alternative(snapshot, context, lines, stats)
+                self._show_alternative(snapshot, context, alternatives, stats)
                 return
         self._editor.notify("llama.nvim: no other suggestion here", error=False)
 
     def _show_alternative(
-        self, snapshot: Snapshot, context: LocalContext, lines: list[str], stats: Stats
+        self, snapshot: Snapshot, context: LocalContext, alternatives: Alternatives, stats: Stats
     ) -> None:
-        alternatives = self._alternatives
-        label = alternatives.label() if alternatives is not None else ""
-        stats = dataclasses.replace(stats, ring=self._ring_info(), alternative=label)
+        lines = alternatives.shown
+        stats = dataclasses.replace(stats, ring=self._ring_info(), alternative=alternatives.label())
         # Cached as the suggestion for this place: what is shown is what
         # coming back here shows.
         self.cache.put(context, lines)
@@ -518,14 +527,7 @@ class Engine:
                 )
         await self._quiet()
         self.counters.speculative += 1
-        placed = self._place(snapshot, context)
-        body = build_infill_body(
-            placed.local,
-            self._extra(context, placed.far_suffix),
-            self.config,
-            n_predict=self.config.n_predict,
-            t_max_predict_ms=self.config.t_max_predict_ms,
-        )
+        body = self._request_body(snapshot, context, t_max_predict_ms=self.config.t_max_predict_ms)
         completion = await self._send(body, quiet=True)
         if completion is None:
             return
