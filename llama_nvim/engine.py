@@ -33,7 +33,7 @@ from .context import (
 )
 from .debuglog import DebugLog
 from .filtering import suggestion_lines
-from .layout import Layout, Placed
+from .layout import Layout
 from .privacy import Privacy
 from .problems import ProblemReporter, ServerProblem, describe
 from .protocol import Completion, ExtraChunk, build_infill_body, build_priming_body
@@ -376,22 +376,29 @@ class Engine:
         explore: bool = False,
     ) -> dict[str, Any]:
         """The /infill body for ``snapshot``: local context laid out, extra context added."""
-        placed = self._place(snapshot, context)
+        local, extra = self._laid_out(snapshot, context)
         return build_infill_body(
-            placed.local,
-            self._extra(context, placed.far_suffix),
+            local,
+            extra,
             self.config,
             n_predict=self.config.n_predict,
             t_max_predict_ms=t_max_predict_ms,
             explore=explore,
         )
 
-    def _place(self, snapshot: Snapshot, context: LocalContext) -> Placed:
-        """The request's local context and far suffix (plain in the naive baseline)."""
+    def _laid_out(
+        self, snapshot: Snapshot, context: LocalContext
+    ) -> tuple[LocalContext, list[ExtraChunk]]:
+        """What a request from ``snapshot`` sends: its local part and its extra context.
+
+        Plain in the naive baseline; otherwise laid out by ``layout``, the far
+        suffix going last in the extra context.
+        """
         if self.naive:
-            return Placed(context, None)
+            return context, self._extra(context)
         filename = relative_name(snapshot.filename, self._project)
-        return self.layout.place(snapshot, filename, self.token_scale)
+        placed = self.layout.place(snapshot, filename, self.token_scale)
+        return placed.local, self._extra(context, placed.far_suffix)
 
     @property
     def token_scale(self) -> float:
@@ -649,7 +656,7 @@ class Engine:
         last = self._last_place
         if last is not None and last[0] == self._project:
             _, snapshot, context = last
-            extra = self._extra(context, self._place(snapshot, context).far_suffix)
+            _, extra = self._laid_out(snapshot, context)
         else:
             extra = self._extra(None)
         if not extra:

@@ -505,10 +505,13 @@ local function map(lhs, action)
   })
 end
 
-local function accept_action(kind)
+-- A key that runs `call` (a function of this module, outside the expr
+-- textlock) on the shown hint, and does what it did before when none is shown.
+local function hint_action(call)
+  local keys = termcodes('<Cmd>lua require("llama_nvim").' .. call .. '<CR>')
   return function(lhs)
     if vim.fn.pumvisible() == 0 and hint_valid() then
-      return termcodes(string.format('<Cmd>lua require("llama_nvim").accept(%q)<CR>', kind))
+      return keys
     end
     return fallback(lhs)
   end
@@ -524,15 +527,6 @@ function M.cycle(step)
   ev.step = step
   ev.shown = S.hint.lines
   notify_py('cycle', ev)
-end
-
-local function cycle_action(step)
-  return function(lhs)
-    if vim.fn.pumvisible() == 0 and hint_valid() then
-      return termcodes(string.format('<Cmd>lua require("llama_nvim").cycle(%d)<CR>', step))
-    end
-    return fallback(lhs)
-  end
 end
 
 local function trigger_action(lhs)
@@ -668,12 +662,12 @@ function M.setup(chan, opts)
   api.nvim_set_hl(0, 'LlamaNvimInfo', { link = 'NonText', default = true })
   local problems = {}
   local keys = {
-    { 'keymap_accept_full', accept_action('full') },
-    { 'keymap_accept_line', accept_action('line') },
-    { 'keymap_accept_word', accept_action('word') },
+    { 'keymap_accept_full', hint_action("accept('full')") },
+    { 'keymap_accept_line', hint_action("accept('line')") },
+    { 'keymap_accept_word', hint_action("accept('word')") },
     { 'keymap_trigger', trigger_action },
-    { 'keymap_next', cycle_action(1) },
-    { 'keymap_prev', cycle_action(-1) },
+    { 'keymap_next', hint_action('cycle(1)') },
+    { 'keymap_prev', hint_action('cycle(-1)') },
   }
   for _, k in ipairs(keys) do
     local lhs = opts[k[1]]
