@@ -79,10 +79,6 @@ class Config:
     # on, hints flash by unaccepted, and fetching their sequels would only load
     # the server. People take longer than this to read a hint before Tab.
     speculative_delay_ms: int = 200
-    # "fifo" keeps the extra context append-only (cache friendly); "mru" is the
-    # benchmark's naive baseline: the extra context rebuilt most-recently-used
-    # first on every request, no priming, the local context laid out plainly.
-    ring_order: str = "fifo"
     # CA bundle file to verify an https endpoint's certificate with.
     ca_bundle: str = ""
     # Write a debug log (stdpath('state')/llama_nvim.log); :LlamaDebugToggle flips it.
@@ -169,15 +165,6 @@ def _float(minimum: float, maximum: float) -> _Rule:
     return _Rule(check, f"a number {minimum:g}..{maximum:g}")
 
 
-def _choice(*choices: str) -> _Rule:
-    def check(value: Any) -> str:
-        if value not in choices:
-            raise _Invalid
-        return str(value)
-
-    return _Rule(check, "one of " + ", ".join(repr(c) for c in choices))
-
-
 def _url() -> _Rule:
     def check(value: Any) -> str:
         if not isinstance(value, str):
@@ -229,7 +216,6 @@ _RULES: dict[str, _Rule] = {
     "n_suffix_fim": _int(0, 100_000),
     "speculative": _bool(),
     "speculative_delay_ms": _int(0, 10_000),
-    "ring_order": _choice("fifo", "mru"),
     "ca_bundle": _str(),
     "debug_log": _bool(),
     "host_nice": _int(0, 19),

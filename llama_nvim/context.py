@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
@@ -24,26 +23,6 @@ def clean_text(text: str) -> str:
     except UnicodeEncodeError:
         return _SURROGATE.sub("\ufffd", text)
     return text
-
-
-def _lines(value: Any) -> tuple[str, ...]:
-    # The Lua side sends {n = count, text = lines joined by newlines}.
-    if isinstance(value, Mapping):
-        text = value.get("text")
-        if not isinstance(text, str) or not value.get("n"):
-            return ()
-        return tuple(clean_text(text).split("\n"))
-    if not isinstance(value, list | tuple):
-        return ()
-    return tuple(clean_text(v) if isinstance(v, str) else "" for v in value)
-
-
-def _int(value: Any, default: int = 0) -> int:
-    return value if isinstance(value, int) and not isinstance(value, bool) else default
-
-
-def _str(value: Any) -> str:
-    return clean_text(value) if isinstance(value, str) else ""
 
 
 @dataclass(frozen=True)
@@ -68,26 +47,6 @@ class Snapshot:
     vcol: int = 0
     tabstop: int = 8
     manual: bool = False
-
-    @classmethod
-    def from_event(cls, event: Mapping[str, Any]) -> Snapshot:
-        """Build from the Lua event dict, tolerating missing or odd fields."""
-        return cls(
-            buf=_int(event.get("buf")),
-            tick=_int(event.get("tick")),
-            row=_int(event.get("row")),
-            col=_int(event.get("col")),
-            above=_lines(event.get("above")),
-            before=_str(event.get("before")),
-            after=_str(event.get("after")),
-            below=_lines(event.get("below")),
-            filename=_str(event.get("filename")),
-            filetype=_str(event.get("filetype")),
-            cwd=_str(event.get("cwd")),
-            vcol=_int(event.get("vcol")),
-            tabstop=max(1, _int(event.get("tabstop"), 8)),
-            manual=bool(event.get("manual")),
-        )
 
     @property
     def position(self) -> tuple[int, int, int, int]:

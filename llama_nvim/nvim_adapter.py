@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from .messages import Notice
 from .render import RenderPlan
 
 
@@ -31,4 +32,5 @@ class NvimEditor:
 
     def notify(self, message: str, *, error: bool) -> None:
         """One message to the user."""
-        self._lua("require('llama_nvim').message(...)", message, error)
+        notice = Notice(message, error)
+        self._lua("require('llama_nvim').message(...)", notice.text, notice.error)

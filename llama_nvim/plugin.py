@@ -17,10 +17,12 @@ from typing import TYPE_CHECKING, Any
 import pynvim
 
 from .config import KEYMAP_OPTIONS, Config, parse_config
+from .messages import parse_event
 from .nvim_adapter import NvimEditor
 
 if TYPE_CHECKING:
     from .engine import Engine
+    from .request_builder import RequestShaping
 
 LUA_SOURCE = Path(__file__).with_name("lua") / "llama_nvim.lua"
 
@@ -52,6 +54,10 @@ def _lua_options(config: Config, enabled: bool) -> dict[str, Any]:
 @pynvim.plugin
 class LlamaPlugin:
     """Registers the start-up autocommands and the commands, then hands over to Lua + engine."""
+
+    # How the engine shapes requests for the server's cache; None: the product's.
+    # (A subclass may inject another, as the benchmark's baseline does.)
+    request_shaping: RequestShaping | None = None
 
     def __init__(self, nvim: pynvim.Nvim) -> None:
         self._nvim = nvim
@@ -121,7 +127,7 @@ class LlamaPlugin:
             secret=config.api_key,
             enabled=config.debug_log,
         )
-        self._engine = Engine(config, self._editor, client, log=log)
+        self._engine = Engine(config, self._editor, client, log=log, shaping=self.request_shaping)
         lua_problems = self._nvim.exec_lua(
             "return require('llama_nvim').setup(...)",
             self._nvim.channel_id,
@@ -136,24 +142,15 @@ class LlamaPlugin:
     # -- events from the Lua half ------------------------------------------------------
 
     @pynvim.rpc_export("llama_nvim_event", sync=False)
-    def on_event(self, kind: str, payload: dict[str, Any]) -> None:
+    def on_event(self, kind: Any, payload: Any) -> None:
         """Keystrokes and cancellations sent by the Lua autocommands and keys."""
         engine = self._engine
         if engine is None:
             return
         try:
-            if kind in ("keystroke", "trigger"):
-                engine.on_keystroke(payload)
-            elif kind == "chunk":
-                engine.on_chunk(payload)
-            elif kind == "enter":
-                engine.on_enter(payload)
-            elif kind == "leave":
-                engine.on_leave()
-            elif kind == "cycle":
-                engine.on_cycle(payload)
-            else:
-                engine.on_cancel()
+            event = parse_event(kind, payload, lambda why: engine.log.write("rejected", why=why))
+            if event is not None:
+                engine.handle(event)
         except Exception as err:  # a bug must not become a traceback per keystroke
             engine.log.write("internal_error", kind=kind, error=repr(err))
             if not self._reported_internal_error:
@@ -225,7 +222,7 @@ class LlamaPlugin:
             auto_fim=engine.auto_fim,
             counters=engine.counters.as_dict(),
             last_problem=engine.last_problem,
-            ring=engine.ring.stats().describe(),
+            ring=engine.ring.state().describe(),
             cache=len(engine.cache),
             tokens=engine.tokens.problem or "cl100k (offline)",
         )
@@ -255,4 +252,4 @@ class LlamaPlugin:
     @pynvim.function("LlamaNvimStats", sync=True)
     def stats(self, args: list[Any]) -> dict[str, int]:
         """Counters for tests, the benchmark and curious users: `:echo LlamaNvimStats()`."""
-        return self._engine.stats() if self._engine is not None else {}
+        return self._engine.figures() if self._engine is not None else {}

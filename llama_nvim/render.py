@@ -9,9 +9,10 @@ Neovim knows its own cell widths.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from .context import Snapshot
+from .messages import ShowHint
 from .protocol import Completion
 
 HL_HINT = "LlamaNvimHint"
@@ -19,8 +20,8 @@ HL_INFO = "LlamaNvimInfo"
 
 
 @dataclass(frozen=True)
-class Stats:
-    """Figures for the info text."""
+class InfoFigures:
+    """Figures for the info text after a suggestion."""
 
     n_ctx: int = 0
     cached: bool = False
@@ -29,7 +30,7 @@ class Stats:
     alternative: str = ""  # "2/3" while cycling through suggestions
 
 
-def info_text(stats: Stats) -> str:
+def info_text(stats: InfoFigures) -> str:
     """The compact status line shown after a suggestion (show_info 1 and 2)."""
     parts: list[str] = []
     if stats.alternative:
@@ -59,21 +60,38 @@ class RenderPlan:
     info: str
     show_info: int
 
-    def to_lua(self) -> dict[str, Any]:
-        """The dict the Lua side draws; it re-checks the anchor before drawing."""
+    def message(self) -> ShowHint:
+        """The message the Lua side draws; it re-checks the anchor before drawing."""
         snap = self.snapshot
         info = self.info if self.show_info == 2 else ""
-        return {
-            "buf": snap.buf,
-            "tick": snap.tick,
-            "row": snap.row,
-            "col": snap.col,
-            "lines": list(self.lines),
-            "after": snap.after,
-            "tabstop": snap.tabstop,
-            "vcol": snap.vcol,
-            "info": f"  {info}" if info else "",
-            "status": self.info if self.show_info else "",
-            "hl_hint": HL_HINT,
-            "hl_info": HL_INFO,
-        }
+        return ShowHint(
+            buf=snap.buf,
+            tick=snap.tick,
+            row=snap.row,
+            col=snap.col,
+            lines=list(self.lines),
+            after=snap.after,
+            tabstop=snap.tabstop,
+            vcol=snap.vcol,
+            info=f"  {info}" if info else "",
+            status=self.info if self.show_info else "",
+            hl_hint=HL_HINT,
+            hl_info=HL_INFO,
+        )
+
+    def to_lua(self) -> dict[str, Any]:
+        """The table the Lua side draws."""
+        return self.message().to_lua()
+
+
+class Editor(Protocol):
+    """What the engine needs from the editor; implemented over pynvim and in tests."""
+
+    def show(self, plan: RenderPlan) -> None:
+        """Draw a suggestion (the editor drops it if the anchor moved on)."""
+
+    def hide(self) -> None:
+        """Remove any suggestion."""
+
+    def notify(self, message: str, *, error: bool) -> None:
+        """Tell the user something, once."""

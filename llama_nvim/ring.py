@@ -62,8 +62,8 @@ class Chunk:
 
 
 @dataclass(frozen=True)
-class RingStats:
-    """Figures for the info text and :LlamaStatus."""
+class RingState:
+    """The ring's fill, queue and evictions, for the info text and :LlamaStatus."""
 
     chunks: int
     capacity: int
@@ -181,12 +181,12 @@ class Ring:
         """Everything in the ring, oldest first."""
         return list(self._ring)
 
-    def stats(self, project: str | None = None) -> RingStats:
+    def state(self, project: str | None = None) -> RingState:
         """Fill, queue and evictions (fill counted for ``project`` if given)."""
         held: Iterable[Chunk] = (
             self._ring if project is None else (c for c in self._ring if c.project == project)
         )
-        return RingStats(
+        return RingState(
             chunks=sum(1 for _ in held),
             capacity=self.capacity,
             queued=len(self._queue),

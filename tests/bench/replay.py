@@ -13,7 +13,8 @@ same measurement probe (``probe.lua``). Neovim and everything it starts (the
 Python host, curl) are pinned to one CPU, llama-server to the other.
 
 Modes: ``none`` (no plugin), ``llama.nvim`` (defaults), ``naive`` (llama.nvim
-with ring_order "mru", max_cache_keys 0, speculative off), ``llama.vim`` (the
+with the naive request shaping of ``naive.py``, registered from this folder's
+own remote-plugin entry, and max_cache_keys 0, speculative off), ``llama.vim`` (the
 original Vimscript plugin, from a checkout given by --llama-vim) and any plugin
 added with --plugin-init FILE.
 
@@ -55,7 +56,9 @@ SOURCE_DIR = Path(httpx.__file__).parent  # real files of an installed package
 SOURCE_FILES = ("_client.py", "_models.py")
 DEFAULT_LLAMA_VIM = Path("/tmp/llama.vim")
 SETTLE_S = 3.0  # idle time after opening the first file, before measuring
-NAIVE = {"ring_order": "mru", "max_cache_keys": 0, "speculative": False}
+NAIVE = {"max_cache_keys": 0, "speculative": False}
+# Where the naive mode's remote-plugin entry lives (rplugin/python3/llama_nvim_naive.py).
+NAIVE_RUNTIME = Path(__file__).resolve().parent
 TYPING_TAGS = ("type", "indent", "enter")
 
 Figures = dict[str, float | None]
@@ -73,6 +76,7 @@ class Mode:
     namespace: str = "llama_nvim"  # where its ghost text lives
     hint_hls: tuple[str, ...] = ("LlamaNvimHint",)  # highlight groups of suggestion text
     config: dict[str, Any] = field(default_factory=dict)  # llama.nvim's g:llama_config
+    runtime: Path = REPO  # for kind "llama.nvim": the folder holding rplugin/python3/<entry>
     init: str = ""  # Vimscript for kind "vim"; {endpoint} is the /infill URL
 
 
@@ -97,7 +101,7 @@ def all_modes(args: argparse.Namespace) -> list[Mode]:
     modes = [
         Mode("none", "none"),
         Mode("llama.nvim", "llama.nvim"),
-        Mode("naive", "llama.nvim", config=dict(NAIVE)),
+        Mode("naive", "llama.nvim", config=dict(NAIVE), runtime=NAIVE_RUNTIME),
     ]
     if args.llama_vim.is_dir():
         modes.append(llama_vim_mode(args.llama_vim))
@@ -251,25 +255,25 @@ def base_init(project: Path) -> list[str]:
     ]
 
 
-def llama_nvim_init(config: dict[str, Any]) -> list[str]:
+def llama_nvim_init(config: dict[str, Any], runtime: Path = REPO) -> list[str]:
     return [
         f"let g:python3_host_prog = {json.dumps(sys.executable)}",
-        f"set runtimepath^={REPO}",
+        f"set runtimepath^={runtime}",
         f"let g:llama_config = json_decode({json.dumps(json.dumps(config))})",
     ]
 
 
-def register_llama_nvim(nvim_bin: str, home: Path) -> Path:
+def register_llama_nvim(nvim_bin: str, home: Path, runtime: Path = REPO) -> Path:
     """:UpdateRemotePlugins into a private manifest, as a user would."""
-    manifest = home / "rplugin.vim"
-    init = home / "register.vim"
-    init.write_text("\n".join(["set nocompatible", *llama_nvim_init({})]) + "\n")
+    manifest = home / f"rplugin-{runtime.name}.vim"
+    init = home / f"register-{runtime.name}.vim"
+    init.write_text("\n".join(["set nocompatible", *llama_nvim_init({}, runtime)]) + "\n")
     subprocess.run(
         [nvim_bin, "--headless", "-u", str(init), "-i", "NONE", "-n",
          "+UpdateRemotePlugins", "+qa!"],
         env=xdg_env(home, manifest), check=True, timeout=120, capture_output=True,
     )  # fmt: skip
-    if "llama_nvim_plugin.py" not in manifest.read_text():
+    if "/rplugin/python3/llama_nvim_" not in manifest.read_text():
         raise SystemExit(f"registering llama.nvim failed: {manifest.read_text()!r}")
     return manifest
 
@@ -316,7 +320,7 @@ class Context:
     nvim_bin: str
     server_bin: str
     model: Path
-    manifest: Path
+    manifests: dict[Path, Path]  # runtime folder -> its private manifest
     work: Path
     session: Session
     nvim_cpus: set[int] | None
@@ -329,8 +333,8 @@ def start_nvim(ctx: Context, mode: Mode, home: Path, project: Path, endpoint: st
     home.mkdir(parents=True, exist_ok=True)
     lines = base_init(project)
     if mode.kind == "llama.nvim":
-        lines += llama_nvim_init({"endpoint": endpoint, **mode.config})
-        manifest = ctx.manifest
+        lines += llama_nvim_init({"endpoint": endpoint, **mode.config}, mode.runtime)
+        manifest = ctx.manifests[mode.runtime]
     else:
         manifest = home / "no-rplugin.vim"
         if mode.kind == "vim":
@@ -969,13 +973,14 @@ def main(argv: list[str] | None = None) -> int:
     model = build_model(work / "tiny-fim.gguf")
     home = work / "register"
     home.mkdir()
-    manifest = register_llama_nvim(nvim_bin, home)
+    runtimes = {m.runtime for m in modes if m.kind == "llama.nvim"}
+    manifests = {runtime: register_llama_nvim(nvim_bin, home, runtime) for runtime in runtimes}
     session = build_session(SOURCE_DIR / SOURCE_FILES[1], seed=args.seed, quick=args.quick)
     ctx = Context(
         nvim_bin=nvim_bin,
         server_bin=find_binary("LLAMA_NVIM_SERVER", "llama-server-vulkan", "llama-server"),
         model=model,
-        manifest=manifest,
+        manifests=manifests,
         work=work,
         session=session,
         nvim_cpus=nvim_cpus,

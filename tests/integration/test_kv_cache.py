@@ -20,8 +20,10 @@ from llama_nvim.client import InfillClient
 from llama_nvim.config import Config
 from llama_nvim.context import LocalContext
 from llama_nvim.engine import Engine
+from llama_nvim.messages import Keystroke, TextChunk, parse_event
 from llama_nvim.protocol import ExtraChunk, build_infill_body
 from llama_nvim.render import RenderPlan
+from tests.bench.naive import NaiveShaping
 from tests.harness import LlamaServer, wait_until
 
 pytestmark = pytest.mark.integration
@@ -67,7 +69,10 @@ def source_chunks(count: int, size: int = 40) -> list[list[str]]:
 
 
 def run(
-    server: LlamaServer, test: Callable[[Engine, RecordingTransport], Awaitable[None]], **cfg: Any
+    server: LlamaServer,
+    test: Callable[[Engine, RecordingTransport], Awaitable[None]],
+    shaping: NaiveShaping | None = None,
+    **cfg: Any,
 ) -> None:
     settings: dict[str, Any] = {"debounce_ms": 0, "speculative": False, "ring_n_chunks": 8}
     config = dataclasses.replace(Config(), endpoint=server.infill_url, **{**settings, **cfg})
@@ -75,7 +80,7 @@ def run(
     async def main() -> None:
         transport = RecordingTransport()
         client = InfillClient(config.endpoint, transport=transport)
-        engine = Engine(config, RecordingEditor(), client)
+        engine = Engine(config, RecordingEditor(), client, shaping=shaping)
         engine.tokens.load()
         await engine.refresh_props()
         assert engine.n_ctx == server.ctx
@@ -87,6 +92,18 @@ def run(
     asyncio.run(main())
 
 
+def keystroke(payload: dict[str, Any]) -> Keystroke:
+    event = parse_event("keystroke", payload)
+    assert isinstance(event, Keystroke)
+    return event
+
+
+def chunk(payload: dict[str, Any]) -> TextChunk:
+    event = parse_event("chunk", payload)
+    assert isinstance(event, TextChunk)
+    return event
+
+
 async def request(engine: Engine, line: str, filename: str = "/proj/app.py") -> None:
     """One user FIM request, awaited to the end."""
     event = {
@@ -94,15 +111,15 @@ async def request(engine: Engine, line: str, filename: str = "/proj/app.py") -> 
         "before": line, "after": "", "below": [], "filename": filename, "cwd": "/proj",
         "manual": True,
     }  # fmt: skip
-    engine.on_keystroke(event)
-    task = engine._task
+    engine.on_keystroke(keystroke(event))
+    task = engine.scheduler.task
     assert task is not None
     await task
 
 
 def offer(engine: Engine, chunks: list[list[str]], filename: str = "/proj/lib.py") -> None:
     for lines in chunks:
-        engine.on_chunk({"lines": lines, "filename": filename, "cwd": "/proj"})
+        engine.on_chunk(chunk({"lines": lines, "filename": filename, "cwd": "/proj"}))
 
 
 def test_after_priming_a_request_reuses_the_cached_extra_context(
@@ -110,9 +127,9 @@ def test_after_priming_a_request_reuses_the_cached_extra_context(
 ) -> None:
     async def scenario(engine: Engine, transport: RecordingTransport) -> None:
         offer(engine, source_chunks(6, size=20))
-        engine._project = "/proj"
+        engine.projects.current = "/proj"
         while engine.ring.queued:
-            await engine.admit_and_prime()
+            await engine.priming.admit_and_prime()
         assert engine.counters.primes == 6
         await request(engine, "value = ")
         c = engine.counters
@@ -155,19 +172,19 @@ def test_only_the_current_projects_chunks_are_sent_and_primed(
 ) -> None:
     async def scenario(engine: Engine, transport: RecordingTransport) -> None:
         chunks = source_chunks(4)
-        engine.on_chunk({"lines": chunks[0], "filename": "/a/x.py", "cwd": "/a"})
-        engine.on_chunk({"lines": chunks[1], "filename": "/b/y.py", "cwd": "/b"})
-        engine.on_chunk({"lines": chunks[2], "filename": "/a/z.py", "cwd": "/a"})
+        engine.on_chunk(chunk({"lines": chunks[0], "filename": "/a/x.py", "cwd": "/a"}))
+        engine.on_chunk(chunk({"lines": chunks[1], "filename": "/b/y.py", "cwd": "/b"}))
+        engine.on_chunk(chunk({"lines": chunks[2], "filename": "/a/z.py", "cwd": "/a"}))
         while engine.ring.admit_one():
             pass
         event = {"before": "x = ", "filename": "/b/main.py", "cwd": "/b", "manual": True}
-        engine.on_keystroke(event)
-        assert engine._task is not None
-        await engine._task
+        engine.on_keystroke(keystroke(event))
+        assert engine.scheduler.task is not None
+        await engine.scheduler.task
         sent = transport.bodies[-1]["input_extra"]
         assert [c["filename"] for c in sent] == ["y.py"]
 
-        await engine._prime()  # primes the current project: /b
+        await engine.priming.prime()  # primes the current project: /b
         assert [c["filename"] for c in transport.bodies[-1]["input_extra"]] == ["y.py"]
 
     run(llama_server, scenario)
@@ -178,9 +195,9 @@ def test_extra_context_stays_within_the_servers_budget(
 ) -> None:
     async def scenario(engine: Engine, transport: RecordingTransport) -> None:
         offer(engine, source_chunks(16, size=64))
-        engine._project = "/proj"
+        engine.projects.current = "/proj"
         while engine.ring.queued:
-            await engine.admit_and_prime()
+            await engine.priming.admit_and_prime()
         await request(engine, "value = ")
         body = transport.bodies[-1]
         budget = llama_server.ctx - 1024 - 2 * engine.config.n_predict
@@ -212,9 +229,9 @@ async def type_lines(engine: Engine, row: int, typed: list[str]) -> list[int]:
                 "before": line[:end], "after": "", "below": lines[row : row + 64],
                 "filename": "/proj/_models.py", "cwd": "/proj", "manual": True,
             }  # fmt: skip
-            engine.on_keystroke(event)
-            assert engine._task is not None
-            await engine._task
+            engine.on_keystroke(keystroke(event))
+            assert engine.scheduler.task is not None
+            await engine.scheduler.task
             recomputed.append(engine.counters.last_prompt_n)
     return recomputed
 
@@ -238,7 +255,7 @@ def test_typing_deep_in_a_file_recomputes_a_line_not_the_suffix(
 
         return scenario
 
-    run(llama_server, measure("naive"), ring_order="mru")
+    run(llama_server, measure("naive"), shaping=NaiveShaping())
     run(llama_server, measure("llama.nvim"))
     naive, shaped = per_key["naive"], per_key["llama.nvim"]
     print(f"prompt_n per key: naive {naive}\nllama.nvim {shaped}")

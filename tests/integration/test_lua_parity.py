@@ -26,6 +26,7 @@ import pytest
 
 from llama_nvim.config import Config
 from llama_nvim.context import Snapshot, accepted_snapshot, before_is_whole, cap_lines_above
+from llama_nvim.messages import Keystroke, parse_event
 from llama_nvim.plugin import _INSTALL_LUA, LUA_SOURCE, _lua_options
 from llama_nvim.render import RenderPlan
 from tests.harness import nvim_binary
@@ -64,7 +65,9 @@ class Lua:
         for _ in range(10_000):  # skip the keystroke events of the cursor moves
             message = self.nvim.next_message()
             if message.name == "llama_nvim_event" and message.args[0] == "trigger":
-                return Snapshot.from_event(message.args[1])
+                event = parse_event(*message.args[:2])
+                assert isinstance(event, Keystroke), message.args
+                return event.snapshot
         raise AssertionError("no trigger event from the Lua side")
 
     def accept(self, snapshot: Snapshot, lines: list[str]) -> Snapshot:

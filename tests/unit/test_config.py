@@ -135,9 +135,6 @@ def test_list_options_become_tuples() -> None:
         ("ring_similarity", 1.5),
         ("ring_similarity", "0.5"),
         ("ring_similarity", True),
-        # choices
-        ("ring_order", "lru"),
-        ("ring_order", None),
         # URLs
         ("endpoint", "127.0.0.1:8012/infill"),
         ("endpoint", "ftp://127.0.0.1/infill"),

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from typing import Any
 
 import pytest
 
@@ -132,100 +131,6 @@ def test_clean_text_replaces_any_lone_surrogate(text: str, expected: str) -> Non
     assert clean_text(text) == expected
 
 
-# -- Snapshot.from_event -----------------------------------------------------------------
-
-
-def full_event() -> dict[str, Any]:
-    return {
-        "buf": 3,
-        "tick": 42,
-        "row": 7,
-        "col": 5,
-        "above": ["a", "b"],
-        "before": "    x",
-        "after": ")",
-        "below": ["c"],
-        "filename": "src/m.py",
-        "filetype": "python",
-        "vcol": 4,
-        "tabstop": 4,
-        "manual": True,
-    }
-
-
-def test_from_event_reads_every_field() -> None:
-    s = Snapshot.from_event(full_event())
-    assert s == Snapshot(
-        buf=3,
-        tick=42,
-        row=7,
-        col=5,
-        above=("a", "b"),
-        before="    x",
-        after=")",
-        below=("c",),
-        filename="src/m.py",
-        filetype="python",
-        vcol=4,
-        tabstop=4,
-        manual=True,
-    )
-    assert s.position == (3, 42, 7, 5)
-
-
-def test_from_event_tolerates_an_empty_event() -> None:
-    s = Snapshot.from_event({})
-    assert s == Snapshot(buf=0, tick=0, row=0, col=0, above=(), before="", after="", below=())
-    assert s.tabstop == 8
-    assert s.manual is False
-
-
-@pytest.mark.parametrize(
-    ("field", "odd", "expected"),
-    [
-        ("buf", "3", 0),
-        ("tick", None, 0),
-        ("row", 1.5, 0),
-        ("col", True, 0),
-        ("vcol", [], 0),
-        ("tabstop", 0, 1),
-        ("tabstop", -4, 1),
-        ("tabstop", "8", 8),
-        ("tabstop", False, 8),
-        ("before", 5, ""),
-        ("after", None, ""),
-        ("filename", b"x.py", ""),
-        ("filetype", ["python"], ""),
-        ("above", "not a list", ()),
-        ("below", None, ()),
-        ("above", ["a", 1, None, "b"], ("a", "", "", "b")),
-        ("below", ("x", "y"), ("x", "y")),
-        ("manual", 1, True),
-        ("manual", 0, False),
-        ("manual", None, False),
-    ],
-)
-def test_from_event_tolerates_odd_fields(field: str, odd: Any, expected: Any) -> None:
-    event = full_event()
-    event[field] = odd
-    assert getattr(Snapshot.from_event(event), field) == expected
-
-
-def test_from_event_cleans_undecodable_text() -> None:
-    bad = b"\xfe".decode("utf-8", "surrogateescape")
-    event = {"above": [f"a{bad}"], "before": bad, "after": bad, "below": [bad], "filename": bad}
-    s = Snapshot.from_event(event)
-    assert s.above == ("a\ufffd",)
-    assert s.before == s.after == s.filename == "\ufffd"
-    assert s.below == ("\ufffd",)
-    json.dumps(build_local_context(s).__dict__, ensure_ascii=False).encode("utf-8")
-
-
-def test_from_event_reads_cwd() -> None:
-    assert Snapshot.from_event({"cwd": "/src/project"}).cwd == "/src/project"
-    assert Snapshot.from_event({"cwd": 3}).cwd == ""
-
-
 # -- cap_lines_above -----------------------------------------------------------------------
 
 
@@ -288,17 +193,3 @@ def test_accepted_snapshot_is_capped_like_the_editor_caps_it() -> None:
     assert s.above == ("2", "3")
     long = accept("", "", ["x" * 40], max_line_bytes=16)
     assert long.before == "x" * 16
-
-
-def test_lines_arrive_joined_with_their_count() -> None:
-    snap = Snapshot.from_event(
-        {
-            "above": {"n": 3, "text": "a\n\nb"},
-            "below": {"n": 0, "text": ""},
-            "before": "x",
-        }
-    )
-    assert snap.above == ("a", "", "b")
-    assert snap.below == ()
-    one_empty = Snapshot.from_event({"above": {"n": 1, "text": ""}})
-    assert one_empty.above == ("",)

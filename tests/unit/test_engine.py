@@ -1,17 +1,11 @@
 """engine.Engine: keystrokes in, suggestions and messages out, against a fake server.
 
-Everything runs on one asyncio loop per test. The fake llama-server is an
-httpx.MockTransport handler that records requests, counts how many are in
-flight at once, and can hold replies back on an asyncio.Event to play a slow
-server. Tests wait for the engine's tasks to finish (``settle``), never for time
-to pass; the engine's clock is a fake one the tests move by hand.
+The fixtures (fake server, editor, clock) are tests/unit/engine_fixture.py's.
 """
 
 from __future__ import annotations
 
 import asyncio
-import dataclasses
-import json
 from collections.abc import Callable
 from typing import Any
 
@@ -20,155 +14,33 @@ import pytest
 
 from llama_nvim.client import InfillClient
 from llama_nvim.config import Config
-from llama_nvim.engine import Counters, Engine
+from llama_nvim.counters import Counters
+from llama_nvim.engine import Engine
 from llama_nvim.problems import Kind, ServerProblem, describe
 from llama_nvim.protocol import RESPONSE_FIELDS
-from tests.unit.fakes import Clock, FakeEditor
+from tests.unit.engine_fixture import (
+    ENDPOINT,
+    Clock,
+    FakeEditor,
+    FakeServer,
+    event,
+    finish,
+    make_config,
+    make_engine,
+    ok,
+    refused,
+    reply_to,
+    send,
+    settle,
+    turns,
+)
 
-ENDPOINT = "http://127.0.0.1:8012/infill"
 ANSWERS_AGAIN = ("llama.nvim: llama-server answers again", False)
-
-
-def make_config(**options: Any) -> Config:
-    """A config for tests: no debounce, no speculative requests unless asked for."""
-    return dataclasses.replace(Config(debounce_ms=0, speculative=False), **options)
 
 
 def error(kind: Kind, detail: str = "") -> tuple[str, bool]:
     """The error message the user should get for one problem."""
     return ("llama.nvim: " + describe(ServerProblem(kind, detail), ENDPOINT), True)
-
-
-def ok(content: str, **fields: Any) -> httpx.Response:
-    data = {
-        "content": content,
-        "tokens_cached": 30,
-        "timings/prompt_n": 3,
-        "timings/prompt_ms": 1.0,
-        "timings/predicted_n": 2,
-        "timings/predicted_ms": 2.0,
-        "timings/cache_n": 27,
-    }
-    data.update(fields)
-    return httpx.Response(200, json=data)
-
-
-def reply_to(prompt: str) -> str:
-    """The fake server's suggestion for a prompt (never what the user types next)."""
-    return f"@{len(prompt)}"
-
-
-def refused(request: dict[str, Any]) -> httpx.Response:
-    raise httpx.ConnectError("[Errno 111] Connection refused")
-
-
-class FakeServer:
-    """A llama-server stand-in for httpx.MockTransport."""
-
-    def __init__(self) -> None:
-        self.bodies: list[dict[str, Any]] = []
-        self.other_paths: list[str] = []
-        self.active = 0
-        self.peak = 0
-        self.cancelled = 0
-        self.arrived = asyncio.Event()
-        # When set, every request waits for this event before it is answered.
-        self.gate: asyncio.Event | None = None
-        # Loop turns a request takes to close once cancelled (a real connection
-        # close yields to the loop: anyio's SocketStream.aclose awaits sleep(0)).
-        self.close_turns = 0
-        self.answer: Callable[[dict[str, Any]], httpx.Response] = lambda body: ok(
-            reply_to(body["prompt"])
-        )
-
-    async def handle(self, request: httpx.Request) -> httpx.Response:
-        if request.url.path != "/infill":
-            # /props, asked in the background once the server answers
-            self.other_paths.append(request.url.path)
-            return httpx.Response(404, json={"error": {"code": 404, "message": "Not Found"}})
-        body = json.loads(request.content)
-        self.bodies.append(body)
-        self.active += 1
-        self.peak = max(self.peak, self.active)
-        try:
-            self.arrived.set()
-            if self.gate is not None:
-                await self.gate.wait()
-            return self.answer(body)
-        except asyncio.CancelledError:
-            self.cancelled += 1
-            raise
-        finally:
-            for _ in range(self.close_turns):
-                await asyncio.sleep(0)  # one loop turn, not a timed wait
-            self.active -= 1
-
-    async def next_request(self) -> dict[str, Any]:
-        """Wait until a request reaches the server; return its body."""
-        await asyncio.wait_for(self.arrived.wait(), 5)  # a bound, should the engine hang
-        self.arrived.clear()
-        return self.bodies[-1]
-
-
-def make_engine(
-    server: FakeServer, config: Config | None = None, clock: Clock | None = None
-) -> tuple[Engine, FakeEditor]:
-    editor = FakeEditor()
-    client = InfillClient(ENDPOINT, transport=httpx.MockTransport(server.handle))
-    engine = Engine(config or make_config(), editor, client, clock=clock or Clock())
-    return engine, editor
-
-
-def event(
-    before: str = "x = ",
-    after: str = "",
-    *,
-    above: tuple[str, ...] = ("def f():",),
-    below: tuple[str, ...] = (),
-    tick: int = 1,
-    manual: bool = False,
-    filetype: str = "python",
-) -> dict[str, Any]:
-    return {
-        "buf": 1,
-        "tick": tick,
-        "row": len(above),
-        "col": len(before.encode("utf-8", "surrogateescape")),
-        "above": list(above),
-        "before": before,
-        "after": after,
-        "below": list(below),
-        "filename": "m.py",
-        "filetype": filetype,
-        "vcol": len(before),
-        "tabstop": 8,
-        "manual": manual,
-    }
-
-
-async def settle() -> None:
-    """Wait until every task but this one has finished; re-raise any that failed."""
-    current = asyncio.current_task()
-    while True:
-        others = {task for task in asyncio.all_tasks() if task is not current}
-        if not others:
-            return
-        done, pending = await asyncio.wait(others, timeout=5)
-        assert not pending, f"tasks still pending after 5 s: {pending}"
-        for task in done:
-            if not task.cancelled() and task.exception() is not None:
-                raise AssertionError(f"engine task failed: {task.exception()!r}")
-
-
-async def turns(n: int) -> None:
-    """Let the event loop run ``n`` iterations (no timed wait)."""
-    for _ in range(n):
-        await asyncio.sleep(0)
-
-
-async def finish(engine: Engine) -> None:
-    await settle()
-    await engine.close()
 
 
 # -- the happy path --------------------------------------------------------------------------
@@ -179,7 +51,7 @@ def test_keystroke_shows_the_filtered_suggestion() -> None:
         server = FakeServer()
         server.answer = lambda body: ok("foo()\n\n\n")
         engine, editor = make_engine(server, make_config(show_info=1))
-        engine.on_keystroke(event("x = ", tick=5))
+        send(engine, "keystroke", event("x = ", tick=5))
         await finish(engine)
         return engine, editor
 
@@ -207,13 +79,15 @@ def test_request_body_is_built_from_the_event_and_config() -> None:
     async def main() -> dict[str, Any]:
         server = FakeServer()
         engine, _ = make_engine(server, config)
-        engine.on_keystroke(
+        send(
+            engine,
+            "keystroke",
             event(
                 "    return a",
                 "",
                 above=("def f():", "    a = 1"),
                 below=("", "print(f())"),
-            )
+            ),
         )
         await finish(engine)
         return server.bodies[0]
@@ -238,7 +112,7 @@ def test_n_indent_is_zero_on_a_blank_line() -> None:
     async def main() -> dict[str, Any]:
         server = FakeServer()
         engine, _ = make_engine(server)
-        engine.on_keystroke(event("        "))
+        send(engine, "keystroke", event("        "))
         await finish(engine)
         return server.bodies[0]
 
@@ -251,7 +125,7 @@ def test_undecodable_bytes_in_the_buffer_are_sent_as_replacement_characters() ->
     async def main() -> dict[str, Any]:
         server = FakeServer()
         engine, editor = make_engine(server)
-        engine.on_keystroke(event(f"s = '{bad}", above=(f"# {bad}",)))
+        send(engine, "keystroke", event(f"s = '{bad}", above=(f"# {bad}",)))
         await finish(engine)
         assert len(editor.shown) == 1
         return server.bodies[0]
@@ -266,7 +140,7 @@ def test_info_text_uses_the_servers_context_size() -> None:
         server = FakeServer()
         engine, editor = make_engine(server)
         engine.n_ctx = 4096
-        engine.on_keystroke(event())
+        send(engine, "keystroke", event())
         await finish(engine)
         return editor
 
@@ -279,7 +153,7 @@ def test_counters_accumulate_server_timings() -> None:
         server = FakeServer()
         engine, _ = make_engine(server)
         for text in ("a", "ab", "abc"):
-            engine.on_keystroke(event(text))
+            send(engine, "keystroke", event(text))
             await settle()
         await engine.close()
         return engine.counters
@@ -302,9 +176,9 @@ def test_keystroke_supersedes_the_in_flight_request() -> None:
         server.gate = asyncio.Event()
         server.close_turns = 2
         engine, editor = make_engine(server)
-        engine.on_keystroke(event("x = "))
+        send(engine, "keystroke", event("x = "))
         await server.next_request()
-        engine.on_keystroke(event("x = 1", tick=2))
+        send(engine, "keystroke", event("x = 1", tick=2))
         assert (await server.next_request())["prompt"] == "x = 1"
         server.gate.set()
         await finish(engine)
@@ -325,7 +199,7 @@ def test_typing_while_the_server_is_slow_keeps_one_request_in_flight() -> None:
         server.close_turns = 2
         engine, editor = make_engine(server)
         for i in range(10):
-            engine.on_keystroke(event("x = " + "1" * i, tick=i))
+            send(engine, "keystroke", event("x = " + "1" * i, tick=i))
             await server.next_request()
         server.gate.set()
         await finish(engine)
@@ -344,7 +218,7 @@ def test_burst_of_keystrokes_sends_only_the_last() -> None:
         server = FakeServer()
         engine, editor = make_engine(server)
         for i in range(20):
-            engine.on_keystroke(event("y" * i, tick=i))
+            send(engine, "keystroke", event("y" * i, tick=i))
         await finish(engine)
         return engine, editor, server
 
@@ -363,11 +237,11 @@ def test_new_request_waits_for_a_cancelled_one_that_is_still_closing(gap: int) -
         server.gate = asyncio.Event()
         server.close_turns = 2
         engine, _ = make_engine(server)
-        engine.on_keystroke(event("a"))
+        send(engine, "keystroke", event("a"))
         await server.next_request()
-        engine.on_keystroke(event("ab", tick=2))
+        send(engine, "keystroke", event("ab", tick=2))
         await turns(gap)
-        engine.on_keystroke(event("abc", tick=3))
+        send(engine, "keystroke", event("abc", tick=3))
         await server.next_request()
         server.gate.set()
         await finish(engine)
@@ -381,14 +255,14 @@ def test_speculation_after_a_cache_hit_waits_for_the_cancelled_request_to_close(
     async def main() -> FakeServer:
         server = FakeServer()
         engine, _ = make_engine(server, make_config(speculative=True))
-        engine.on_keystroke(event("x = "))
+        send(engine, "keystroke", event("x = "))
         await settle()  # shown, and the state after accepting it fetched into the cache
         server.gate = asyncio.Event()
         server.close_turns = 2
-        engine.on_keystroke(event("y = ", tick=2))
+        send(engine, "keystroke", event("y = ", tick=2))
         await server.next_request()
         # the user goes back and accepts: a cache hit, which speculates one step further
-        engine.on_keystroke(event("x = " + reply_to("x = "), tick=3))
+        send(engine, "keystroke", event("x = " + reply_to("x = "), tick=3))
         await server.next_request()
         server.gate.set()
         await finish(engine)
@@ -402,16 +276,17 @@ def test_speculation_after_a_cache_hit_waits_for_the_cancelled_request_to_close(
 def test_reply_arriving_after_a_newer_keystroke_is_dropped_as_stale() -> None:
     async def main() -> tuple[Engine, FakeEditor]:
         server = FakeServer()
+        server.close_turns = 0  # the reply is complete before the cancel could land
         engine, editor = make_engine(server)
 
         def answer(body: dict[str, Any]) -> httpx.Response:
             # The user types on while the reply is on its way; this keystroke
             # wants no request (long text right of the cursor).
-            engine.on_keystroke(event("x = ", "y" * 40, tick=2))
+            send(engine, "keystroke", event("x = ", "y" * 40, tick=2))
             return ok("stale")
 
         server.answer = answer
-        engine.on_keystroke(event("x = "))
+        send(engine, "keystroke", event("x = "))
         await finish(engine)
         return engine, editor
 
@@ -426,10 +301,10 @@ def test_reply_arriving_as_insert_mode_is_left_is_not_shown() -> None:
         server = FakeServer()
         server.gate = asyncio.Event()
         engine, editor = make_engine(server)
-        engine.on_keystroke(event())
+        send(engine, "keystroke", event())
         await server.next_request()
         server.gate.set()
-        engine.on_cancel()
+        send(engine, "cancel")
         await finish(engine)
         return engine, editor
 
@@ -443,9 +318,9 @@ def test_cancel_drops_the_in_flight_request() -> None:
         server = FakeServer()
         server.gate = asyncio.Event()
         engine, editor = make_engine(server)
-        engine.on_keystroke(event())
+        send(engine, "keystroke", event())
         await server.next_request()
-        engine.on_cancel()
+        send(engine, "cancel")
         await settle()
         server.gate.set()
         await finish(engine)
@@ -462,7 +337,7 @@ def test_close_cancels_pending_work() -> None:
         server = FakeServer()
         server.gate = asyncio.Event()
         engine, editor = make_engine(server)
-        engine.on_keystroke(event())
+        send(engine, "keystroke", event())
         await server.next_request()
         await engine.close()
         await settle()
@@ -481,10 +356,10 @@ def test_typed_keystroke_waits_for_the_debounce_and_a_cancel_sends_nothing() -> 
     async def main() -> tuple[Engine, FakeServer]:
         server = FakeServer()
         engine, _ = make_engine(server, make_config(debounce_ms=5000))
-        engine.on_keystroke(event())
+        send(engine, "keystroke", event())
         await turns(20)
         assert server.bodies == []
-        engine.on_cancel()
+        send(engine, "cancel")
         await finish(engine)
         return engine, server
 
@@ -497,7 +372,7 @@ def test_manual_trigger_skips_the_debounce() -> None:
     async def main() -> FakeEditor:
         server = FakeServer()
         engine, editor = make_engine(server, make_config(debounce_ms=5000))
-        engine.on_keystroke(event(manual=True))
+        send(engine, "keystroke", event(manual=True))
         await server.next_request()
         await finish(engine)
         return editor
@@ -526,7 +401,7 @@ def test_filtering_is_applied_to_replies(
         server = FakeServer()
         server.answer = lambda body: ok(content)
         engine, editor = make_engine(server)
-        engine.on_keystroke(event("f(x", after, below=below))
+        send(engine, "keystroke", event("f(x", after, below=below))
         await finish(engine)
         return engine, editor
 
@@ -558,7 +433,7 @@ def test_no_request_when_not_wanted(config: Config, ev: dict[str, Any]) -> None:
     async def main() -> tuple[Engine, FakeServer]:
         server = FakeServer()
         engine, _ = make_engine(server, config)
-        engine.on_keystroke(ev)
+        send(engine, "keystroke", ev)
         await finish(engine)
         return engine, server
 
@@ -581,7 +456,7 @@ def test_request_when_wanted(config: Config, ev: dict[str, Any]) -> None:
     async def main() -> FakeServer:
         server = FakeServer()
         engine, _ = make_engine(server, config)
-        engine.on_keystroke(ev)
+        send(engine, "keystroke", ev)
         await finish(engine)
         return server
 
@@ -593,12 +468,12 @@ def test_disabling_cancels_the_request_and_hides_the_suggestion() -> None:
         server = FakeServer()
         server.gate = asyncio.Event()
         engine, editor = make_engine(server)
-        engine.on_keystroke(event())
+        send(engine, "keystroke", event())
         await server.next_request()
         engine.set_enabled(False)
         await settle()
         server.gate.set()
-        engine.on_keystroke(event("x = 2", tick=2))
+        send(engine, "keystroke", event("x = 2", tick=2))
         await finish(engine)
         return engine, editor, server
 
@@ -614,10 +489,10 @@ def test_enabling_after_startup_disabled_allows_requests() -> None:
     async def main() -> FakeServer:
         server = FakeServer()
         engine, _ = make_engine(server, make_config(enable_at_startup=False))
-        engine.on_keystroke(event())
+        send(engine, "keystroke", event())
         await settle()
         engine.set_enabled(True)
-        engine.on_keystroke(event(tick=2))
+        send(engine, "keystroke", event(tick=2))
         await finish(engine)
         return server
 
@@ -629,10 +504,10 @@ def test_toggling_auto_fim_at_runtime() -> None:
         server = FakeServer()
         engine, _ = make_engine(server)
         engine.auto_fim = False
-        engine.on_keystroke(event())
+        send(engine, "keystroke", event())
         await settle()
         engine.auto_fim = True
-        engine.on_keystroke(event(tick=2))
+        send(engine, "keystroke", event(tick=2))
         await finish(engine)
         return server
 
@@ -650,7 +525,7 @@ def test_twenty_keystrokes_against_a_refused_connection_give_one_message_and_bac
         engine, editor = make_engine(server, clock=clock)
         for i in range(20):
             clock.now = i / 10
-            engine.on_keystroke(event("x" * (i + 1), tick=i))
+            send(engine, "keystroke", event("x" * (i + 1), tick=i))
             await settle()
         await engine.close()
         return engine, editor, server
@@ -671,12 +546,12 @@ def test_success_after_an_outage_gives_one_answers_again_message() -> None:
         server.answer = refused
         clock = Clock()
         engine, editor = make_engine(server, clock=clock)
-        engine.on_keystroke(event("a"))
+        send(engine, "keystroke", event("a"))
         await settle()
         server.answer = lambda body: ok("ok")
         clock.now = 10.0
         for i in range(5):
-            engine.on_keystroke(event("a" * (i + 2), tick=i + 2))
+            send(engine, "keystroke", event("a" * (i + 2), tick=i + 2))
             await settle()
         await engine.close()
         return engine, editor
@@ -695,15 +570,15 @@ def test_keystrokes_during_backoff_send_nothing_until_the_retry_time() -> None:
         server.answer = refused
         clock = Clock()
         engine, _ = make_engine(server, clock=clock)
-        engine.on_keystroke(event("a"))
+        send(engine, "keystroke", event("a"))
         await settle()
         server.answer = lambda body: ok("ok")
         clock.now = 0.49
-        engine.on_keystroke(event("ab", tick=2))
+        send(engine, "keystroke", event("ab", tick=2))
         await settle()
         assert len(server.bodies) == 1
         clock.now = 0.5
-        engine.on_keystroke(event("abc", tick=3))
+        send(engine, "keystroke", event("abc", tick=3))
         await finish(engine)
         return server
 
@@ -715,10 +590,10 @@ def test_manual_trigger_ignores_the_backoff() -> None:
         server = FakeServer()
         server.answer = refused
         engine, editor = make_engine(server)
-        engine.on_keystroke(event("a"))
+        send(engine, "keystroke", event("a"))
         await settle()
         server.answer = lambda body: ok("ok")
-        engine.on_keystroke(event("a", tick=2, manual=True))
+        send(engine, "keystroke", event("a", tick=2, manual=True))
         await finish(engine)
         return editor, server
 
@@ -748,7 +623,7 @@ def test_http_error_is_reported_once(status: int, server_message: str, kind: Kin
         engine, editor = make_engine(server, clock=clock)
         for i in range(5):
             clock.now = 100.0 * i  # past any backoff: every keystroke is sent
-            engine.on_keystroke(event("x" * (i + 1), tick=i))
+            send(engine, "keystroke", event("x" * (i + 1), tick=i))
             await settle()
         await engine.close()
         return engine, editor
@@ -770,11 +645,11 @@ def test_loading_model_is_quiet() -> None:
         engine, editor = make_engine(server, clock=clock)
         for i in range(5):
             clock.now = float(i)
-            engine.on_keystroke(event("x" * (i + 1), tick=i))
+            send(engine, "keystroke", event("x" * (i + 1), tick=i))
             await settle()
         server.answer = lambda body: ok("ready")
         clock.now = 10.0
-        engine.on_keystroke(event("done", tick=9))
+        send(engine, "keystroke", event("done", tick=9))
         await finish(engine)
         return engine, editor
 
@@ -803,7 +678,7 @@ def test_bad_reply_is_reported_once_and_not_shown(response: httpx.Response, deta
         engine, editor = make_engine(server, clock=clock)
         for i in range(3):
             clock.now = 100.0 * i
-            engine.on_keystroke(event("x" * (i + 1), tick=i))
+            send(engine, "keystroke", event("x" * (i + 1), tick=i))
             await settle()
         await engine.close()
         return engine, editor
@@ -828,7 +703,7 @@ def test_each_distinct_problem_gets_its_own_message() -> None:
         for i, answer in enumerate(answers):
             server.answer = answer
             clock.now = 100.0 * i
-            engine.on_keystroke(event("x" * (i + 1), tick=i))
+            send(engine, "keystroke", event("x" * (i + 1), tick=i))
             await settle()
         await engine.close()
         return editor
@@ -848,7 +723,7 @@ def test_timeout_is_reported_and_not_shown() -> None:
             ENDPOINT, timeout_s=0.01, transport=httpx.MockTransport(server.handle)
         )
         engine = Engine(make_config(), editor, client, clock=Clock())
-        engine.on_keystroke(event())
+        send(engine, "keystroke", event())
         await finish(engine)
         return engine, editor
 
@@ -863,7 +738,7 @@ def test_last_problem_keeps_the_full_text_for_status() -> None:
         server = FakeServer()
         server.answer = lambda _: httpx.Response(503, text="Loading model")
         engine, editor = make_engine(server)
-        engine.on_keystroke(event())
+        send(engine, "keystroke", event())
         await finish(engine)
         assert editor.messages == []  # quiet, yet remembered
         return engine
@@ -876,7 +751,7 @@ def test_last_problem_keeps_the_full_text_for_status() -> None:
 def test_no_last_problem_while_all_is_well() -> None:
     async def main() -> Engine:
         engine, _ = make_engine(FakeServer())
-        engine.on_keystroke(event())
+        send(engine, "keystroke", event())
         await finish(engine)
         return engine
 
@@ -890,9 +765,9 @@ def test_same_context_again_is_answered_from_the_cache() -> None:
     async def main() -> tuple[Engine, FakeEditor, FakeServer]:
         server = FakeServer()
         engine, editor = make_engine(server)
-        engine.on_keystroke(event("x = "))
+        send(engine, "keystroke", event("x = "))
         await settle()
-        engine.on_keystroke(event("x = ", tick=2))
+        send(engine, "keystroke", event("x = ", tick=2))
         await finish(engine)
         return engine, editor, server
 
@@ -908,9 +783,9 @@ def test_typing_the_start_of_a_suggestion_shows_the_rest_without_a_request() -> 
         server = FakeServer()
         server.answer = lambda body: ok("foo(1)\nbar()")
         engine, editor = make_engine(server)
-        engine.on_keystroke(event("x = "))
+        send(engine, "keystroke", event("x = "))
         await settle()
-        engine.on_keystroke(event("x = fo", tick=2))
+        send(engine, "keystroke", event("x = fo", tick=2))
         await finish(engine)
         return editor, server
 
@@ -923,9 +798,9 @@ def test_manual_trigger_asks_the_server_even_on_a_cache_hit() -> None:
     async def main() -> FakeServer:
         server = FakeServer()
         engine, _ = make_engine(server)
-        engine.on_keystroke(event("x = "))
+        send(engine, "keystroke", event("x = "))
         await settle()
-        engine.on_keystroke(event("x = ", tick=2, manual=True))
+        send(engine, "keystroke", event("x = ", tick=2, manual=True))
         await finish(engine)
         return server
 
@@ -936,10 +811,10 @@ def test_speculative_request_prepares_the_suggestion_after_accepting() -> None:
     async def main() -> tuple[Engine, FakeEditor, FakeServer]:
         server = FakeServer()
         engine, editor = make_engine(server, make_config(speculative=True))
-        engine.on_keystroke(event("x = "))
+        send(engine, "keystroke", event("x = "))
         await settle()
         # the user accepts the suggestion: the next state is already cached
-        engine.on_keystroke(event("x = " + reply_to("x = "), tick=2))
+        send(engine, "keystroke", event("x = " + reply_to("x = "), tick=2))
         await finish(engine)
         return engine, editor, server
 
@@ -965,7 +840,7 @@ def test_failed_speculative_request_is_not_reported() -> None:
             return httpx.Response(500, text="boom")
 
         server.answer = answer
-        engine.on_keystroke(event("x = "))
+        send(engine, "keystroke", event("x = "))
         await finish(engine)
         return engine, editor
 
@@ -982,7 +857,7 @@ def test_no_request_for_a_private_file(filename: str) -> None:
         engine, _ = make_engine(server)
         ev = event(manual=True)
         ev["filename"] = filename
-        engine.on_keystroke(ev)
+        send(engine, "keystroke", ev)
         await finish(engine)
         return server
 
@@ -994,9 +869,9 @@ def test_leaving_insert_mode_drops_the_in_flight_request() -> None:
         server = FakeServer()
         server.gate = asyncio.Event()
         engine, editor = make_engine(server)
-        engine.on_keystroke(event())
+        send(engine, "keystroke", event())
         await server.next_request()
-        engine.on_leave()
+        send(engine, "leave")
         await settle()
         server.gate.set()
         await finish(engine)

@@ -1,180 +1,38 @@
 """engine.Engine with its ring, cache and speculation, against a fake llama-server.
 
-The fake server is an httpx.MockTransport handler: it answers /infill,
-/tokenize and /props, records every body, counts the /infill requests in
-flight at once, and can hold chosen requests on an asyncio.Event to play a
-slow server. Tests wait for the engine's tasks (``settle``), never for time to
-pass; the engine's clock is a fake moved by hand. Token counts are text
-lengths (``CharTokens``) so budgets can be worked out by hand.
+The fixtures (fake server, editor, clock, CharTokens) are tests/unit/engine_fixture.py's.
 """
 
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import json
 import random
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
-from llama_nvim.client import InfillClient
-from llama_nvim.config import Config
-from llama_nvim.context import LocalContext, Snapshot, accepted_snapshot, build_local_context
-from llama_nvim.engine import _BUDGET_FRAMING, _BUDGET_SLACK, IDLE_AFTER_S, Engine
-from llama_nvim.tokens import TokenCounter
-from tests.unit.fakes import Clock, FakeEditor
-
-ENDPOINT = "http://127.0.0.1:8012/infill"
-
-
-class CharTokens(TokenCounter):
-    """One token per character; never loads a tokenizer."""
-
-    def load(self) -> None:
-        pass
-
-    def count(self, text: str) -> int:
-        return len(text)
-
-
-def reply_to(prompt: str) -> str:
-    """The fake server's suggestion: never what a test types next by accident."""
-    return f"@{len(prompt)}"
-
-
-def ok(content: str) -> httpx.Response:
-    return httpx.Response(
-        200,
-        json={
-            "content": content,
-            "tokens_cached": 10,
-            "tokens_evaluated": 12,
-            "timings/prompt_n": 2,
-            "timings/cache_n": 10,
-        },
-    )
-
-
-class Server:
-    """A llama-server stand-in for httpx.MockTransport."""
-
-    def __init__(self) -> None:
-        self.infills: list[dict[str, Any]] = []
-        self.tokenized: list[str] = []
-        self.props_asked = 0
-        self.n_ctx = 0  # 0: /props answers 404
-        self.active = 0
-        self.peak = 0
-        self.cancelled = 0
-        self.arrived = asyncio.Event()
-        # Requests for which ``hold`` is true wait for ``gate``.
-        self.hold: Callable[[dict[str, Any]], bool] = lambda body: False
-        self.gate = asyncio.Event()
-        # Loop turns a request takes to close (a real connection close yields).
-        self.close_turns = 2
-        self.answer: Callable[[dict[str, Any]], httpx.Response] = lambda body: ok(
-            reply_to(body["prompt"])
-        )
-        self.tokens_for: Callable[[str], int] | None = len  # None: /tokenize 404s
-
-    async def handle(self, request: httpx.Request) -> httpx.Response:
-        path = request.url.path
-        if path == "/props":
-            self.props_asked += 1
-            if not self.n_ctx:
-                return httpx.Response(404, json={"error": {"message": "Not Found"}})
-            return httpx.Response(200, json={"default_generation_settings": {"n_ctx": self.n_ctx}})
-        if path == "/tokenize":
-            content = json.loads(request.content)["content"]
-            self.tokenized.append(content)
-            if self.tokens_for is None:
-                return httpx.Response(404, json={"error": {"message": "Not Found"}})
-            return httpx.Response(200, json={"tokens": [1] * self.tokens_for(content)})
-        assert path == "/infill", path
-        body = json.loads(request.content)
-        self.infills.append(body)
-        self.active += 1
-        self.peak = max(self.peak, self.active)
-        try:
-            self.arrived.set()
-            if self.hold(body):
-                await self.gate.wait()
-            return self.answer(body)
-        except asyncio.CancelledError:
-            self.cancelled += 1
-            raise
-        finally:
-            try:
-                # (a second cancel may cut the close short; it still ends)
-                for _ in range(self.close_turns):
-                    await asyncio.sleep(0)
-            finally:
-                self.active -= 1
-
-    async def next_request(self) -> dict[str, Any]:
-        await asyncio.wait_for(self.arrived.wait(), 5)
-        self.arrived.clear()
-        return self.infills[-1]
-
-    def prompts(self) -> list[str]:
-        return [body["prompt"] for body in self.infills if body["n_predict"]]
-
-    def primes(self) -> list[dict[str, Any]]:
-        return [body for body in self.infills if body["n_predict"] == 0]
-
-
-def make_config(**options: Any) -> Config:
-    """No debounce, and no speculation unless asked for (then with no delay)."""
-    base = Config(debounce_ms=0, speculative=False, speculative_delay_ms=0)
-    return dataclasses.replace(base, **options)
-
-
-def make_engine(
-    server: Server, config: Config | None = None, clock: Clock | None = None
-) -> tuple[Engine, FakeEditor]:
-    editor = FakeEditor()
-    client = InfillClient(ENDPOINT, transport=httpx.MockTransport(server.handle))
-    engine = Engine(
-        config or make_config(), editor, client, clock=clock or Clock(), tokens=CharTokens()
-    )
-    return engine, editor
-
-
-def event(
-    before: str = "x = ",
-    after: str = "",
-    *,
-    above: tuple[str, ...] = ("def f():",),
-    below: tuple[str, ...] = (),
-    tick: int = 1,
-    manual: bool = False,
-    filename: str = "/nowhere/m.py",
-    cwd: str = "/nowhere",
-    chunks: list[dict[str, Any]] | None = None,
-) -> dict[str, Any]:
-    ev: dict[str, Any] = {
-        "buf": 1,
-        "tick": tick,
-        "row": len(above),
-        "col": len(before.encode()),
-        "above": list(above),
-        "before": before,
-        "after": after,
-        "below": list(below),
-        "filename": filename,
-        "filetype": "python",
-        "cwd": cwd,
-        "vcol": len(before),
-        "tabstop": 8,
-        "manual": manual,
-    }
-    if chunks is not None:
-        ev["chunks"] = chunks
-    return ev
+from llama_nvim.context import LocalContext, accepted_snapshot, build_local_context
+from llama_nvim.engine import Engine
+from llama_nvim.priming import IDLE_AFTER_S
+from llama_nvim.request_builder import BUDGET_FRAMING, BUDGET_SLACK
+from tests.bench.naive import NaiveShaping
+from tests.unit.engine_fixture import (
+    Clock,
+    FakeEditor,
+    FakeServer,
+    event,
+    finish,
+    make_config,
+    make_engine,
+    ok,
+    reply_to,
+    send,
+    settle,
+    snapshot_of,
+    turns,
+)
 
 
 def chunk_lines(tag: str) -> list[str]:
@@ -194,36 +52,6 @@ def names(body: dict[str, Any]) -> list[str]:
     return [extra["filename"] for extra in body["input_extra"]]
 
 
-async def settle() -> None:
-    """Wait until every task but this one has finished; re-raise any that failed."""
-    current = asyncio.current_task()
-    while True:
-        others = {task for task in asyncio.all_tasks() if task is not current}
-        if not others:
-            return
-        done, pending = await asyncio.wait(others, timeout=5)
-        assert not pending, f"tasks still pending after 5 s: {pending}"
-        for task in done:
-            if task.cancelled() or task.exception() is None or _wait_for_inner(task):
-                continue
-            raise AssertionError(f"engine task failed: {task.exception()!r}")
-
-
-def _wait_for_inner(task: asyncio.Task[Any]) -> bool:
-    """The task asyncio.wait_for wraps the client's exchange in: its awaiter handles it."""
-    return getattr(task.get_coro(), "__qualname__", "") == "InfillClient._exchange"
-
-
-async def turns(n: int) -> None:
-    for _ in range(n):
-        await asyncio.sleep(0)
-
-
-async def finish(engine: Engine) -> None:
-    await settle()
-    await engine.close()
-
-
 @pytest.fixture
 def projects(tmp_path: Path) -> tuple[Path, Path]:
     """Two git projects, a and b."""
@@ -239,7 +67,7 @@ def in_project(root: Path, name: str) -> str:
 
 def admit_all(engine: Engine, paths_and_tags: list[tuple[str, str]]) -> None:
     for path, tag in paths_and_tags:
-        engine.on_chunk(chunk_event(path, tag))
+        send(engine, "chunk", chunk_event(path, tag))
     while engine.ring.admit_one() is not None:
         pass
 
@@ -248,13 +76,13 @@ def admit_all(engine: Engine, paths_and_tags: list[tuple[str, str]]) -> None:
 
 
 def test_a_cache_hit_is_shown_at_once_without_a_request() -> None:
-    async def main() -> tuple[Engine, FakeEditor, Server]:
-        server = Server()
+    async def main() -> tuple[Engine, FakeEditor, FakeServer]:
+        server = FakeServer()
         engine, editor = make_engine(server)
-        engine.on_keystroke(event("x = "))
+        send(engine, "keystroke", event("x = "))
         await settle()
         assert len(editor.shown) == 1
-        engine.on_keystroke(event("x = ", tick=2))
+        send(engine, "keystroke", event("x = ", tick=2))
         # shown inside on_keystroke: no loop turn, no request
         assert len(editor.shown) == 2
         await finish(engine)
@@ -270,21 +98,21 @@ def test_a_cache_hit_is_shown_at_once_without_a_request() -> None:
 
 
 def test_typing_through_a_cached_suggestion_is_shown_at_once() -> None:
-    async def main() -> tuple[Engine, FakeEditor, Server]:
-        server = Server()
+    async def main() -> tuple[Engine, FakeEditor, FakeServer]:
+        server = FakeServer()
         server.answer = lambda body: ok("foo(1, 2)\nbar()")
         engine, editor = make_engine(server)
-        engine.on_keystroke(event("x = "))
+        send(engine, "keystroke", event("x = "))
         await settle()
-        engine.on_keystroke(event("x = fo", tick=2))
+        send(engine, "keystroke", event("x = fo", tick=2))
         assert editor.shown[-1].lines == ["o(1, 2)", "bar()"]
-        engine.on_keystroke(event("x = foo(1,", tick=3))
+        send(engine, "keystroke", event("x = foo(1,", tick=3))
         assert editor.shown[-1].lines == [" 2)", "bar()"]
         assert editor.shown[-1].snapshot.before == "x = foo(1,"
         await settle()
-        assert len(server.infills) == 1
+        assert len(server.bodies) == 1
         # a character the suggestion does not have: ask the server
-        engine.on_keystroke(event("x = foo(1,3", tick=4))
+        send(engine, "keystroke", event("x = foo(1,3", tick=4))
         assert len(editor.shown) == 3
         await finish(engine)
         return engine, editor, server
@@ -296,11 +124,11 @@ def test_typing_through_a_cached_suggestion_is_shown_at_once() -> None:
 
 
 def test_without_a_cache_every_keystroke_asks_the_server() -> None:
-    async def main() -> tuple[Engine, Server]:
-        server = Server()
+    async def main() -> tuple[Engine, FakeServer]:
+        server = FakeServer()
         engine, _ = make_engine(server, make_config(max_cache_keys=0, speculative=True))
         for tick in (1, 2):
-            engine.on_keystroke(event("x = ", tick=tick))
+            send(engine, "keystroke", event("x = ", tick=tick))
             await settle()
         await engine.close()
         return engine, server
@@ -317,7 +145,7 @@ def test_without_a_cache_every_keystroke_asks_the_server() -> None:
 def accepted_context_of(engine: Engine, ev: dict[str, Any], lines: list[str]) -> LocalContext:
     config = engine.config
     after = accepted_snapshot(
-        Snapshot.from_event(ev),
+        snapshot_of(ev),
         lines,
         n_prefix=config.n_prefix,
         max_prefix_bytes=config.max_prefix_bytes,
@@ -330,16 +158,16 @@ def test_a_speculative_reply_goes_into_the_cache_and_is_never_shown() -> None:
     first = event("x = ")
     accepted = "x = " + reply_to("x = ")
 
-    async def main() -> tuple[Engine, FakeEditor, Server]:
-        server = Server()
+    async def main() -> tuple[Engine, FakeEditor, FakeServer]:
+        server = FakeServer()
         engine, editor = make_engine(server, make_config(speculative=True))
-        engine.on_keystroke(first)
+        send(engine, "keystroke", first)
         await settle()
         return engine, editor, server
 
     engine, editor, server = asyncio.run(main())
     assert server.prompts() == ["x = ", accepted]
-    speculative = server.infills[1]
+    speculative = server.bodies[1]
     assert speculative["t_max_predict_ms"] == engine.config.t_max_predict_ms
     assert speculative["input_prefix"] == "def f():\n"
     assert [plan.lines for plan in editor.shown] == [[reply_to("x = ")]]
@@ -351,15 +179,15 @@ def test_a_speculative_reply_goes_into_the_cache_and_is_never_shown() -> None:
 
 
 def test_speculation_for_a_multi_line_suggestion_predicts_the_next_line() -> None:
-    async def main() -> Server:
-        server = Server()
+    async def main() -> FakeServer:
+        server = FakeServer()
         server.answer = lambda body: ok("foo(\n    1,\n)" if body["prompt"] == "x = " else "z")
         engine, _ = make_engine(server, make_config(speculative=True))
-        engine.on_keystroke(event("x = ", below=("print(x)",)))
+        send(engine, "keystroke", event("x = ", below=("print(x)",)))
         await finish(engine)
         return server
 
-    speculative = asyncio.run(main()).infills[1]
+    speculative = asyncio.run(main()).bodies[1]
     assert speculative["input_prefix"] == "def f():\nx = foo(\n    1,\n"
     assert speculative["prompt"] == ")"
     assert speculative["input_suffix"] == "\nprint(x)\n"
@@ -368,16 +196,16 @@ def test_speculation_for_a_multi_line_suggestion_predicts_the_next_line() -> Non
 def test_speculation_in_flight_is_adopted_when_the_user_gets_there() -> None:
     accepted = "x = " + reply_to("x = ")
 
-    async def main() -> tuple[Engine, FakeEditor, Server]:
-        server = Server()
-        server.hold = lambda body: body["prompt"] == accepted
+    async def main() -> tuple[Engine, FakeEditor, FakeServer]:
+        server = FakeServer()
+        server.hold_when(lambda body: body["prompt"] == accepted)
         engine, editor = make_engine(server, make_config(speculative=True))
-        engine.on_keystroke(event("x = "))
+        send(engine, "keystroke", event("x = "))
         await server.next_request()
         assert (await server.next_request())["prompt"] == accepted  # held
-        engine.on_keystroke(event(accepted, tick=2))  # the user accepts
+        send(engine, "keystroke", event(accepted, tick=2))  # the user accepts
         await turns(20)
-        assert len(server.infills) == 2, "no second request for the same state"
+        assert len(server.bodies) == 2, "no second request for the same state"
         assert len(editor.shown) == 1
         server.gate.set()
         await finish(engine)
@@ -398,14 +226,14 @@ def test_speculation_in_flight_is_cancelled_when_the_user_does_something_else() 
     accepted = "x = " + reply_to("x = ")
     first = event("x = ")
 
-    async def main() -> tuple[Engine, FakeEditor, Server]:
-        server = Server()
-        server.hold = lambda body: body["prompt"] == accepted
+    async def main() -> tuple[Engine, FakeEditor, FakeServer]:
+        server = FakeServer()
+        server.hold_when(lambda body: body["prompt"] == accepted)
         engine, editor = make_engine(server, make_config(speculative=True))
-        engine.on_keystroke(first)
+        send(engine, "keystroke", first)
         await server.next_request()
         await server.next_request()  # the speculative one, held
-        engine.on_keystroke(event("x = 99", tick=2))
+        send(engine, "keystroke", event("x = 99", tick=2))
         assert (await server.next_request())["prompt"] == "x = 99"
         server.gate.set()
         await finish(engine)
@@ -422,29 +250,29 @@ def test_speculation_in_flight_is_cancelled_when_the_user_does_something_else() 
 
 
 def test_no_speculation_when_the_next_state_is_already_cached() -> None:
-    async def main() -> tuple[Engine, Server]:
-        server = Server()
+    async def main() -> tuple[Engine, FakeServer]:
+        server = FakeServer()
         engine, _ = make_engine(server, make_config(speculative=True))
-        engine.on_keystroke(event("x = "))
+        send(engine, "keystroke", event("x = "))
         await settle()
-        engine.on_keystroke(event("x = ", tick=2))  # cache hit; next state cached too
+        send(engine, "keystroke", event("x = ", tick=2))  # cache hit; next state cached too
         await finish(engine)
         return engine, server
 
     engine, server = asyncio.run(main())
-    assert len(server.infills) == 2
+    assert len(server.bodies) == 2
     assert engine.counters.speculative == 1
 
 
 def test_a_cache_hit_speculates_one_step_further() -> None:
     accepted = "x = " + reply_to("x = ")
 
-    async def main() -> Server:
-        server = Server()
+    async def main() -> FakeServer:
+        server = FakeServer()
         engine, _ = make_engine(server, make_config(speculative=True))
-        engine.on_keystroke(event("x = "))
+        send(engine, "keystroke", event("x = "))
         await settle()
-        engine.on_keystroke(event(accepted, tick=2))  # answered from the speculative reply
+        send(engine, "keystroke", event(accepted, tick=2))  # answered from the speculative reply
         await finish(engine)
         return server
 
@@ -456,10 +284,10 @@ def test_a_cache_hit_speculates_one_step_further() -> None:
 
 
 def test_speculation_waits_for_the_suggestion_to_stay_on_screen() -> None:
-    async def main() -> tuple[Engine, Server]:
-        server = Server()
+    async def main() -> tuple[Engine, FakeServer]:
+        server = FakeServer()
         engine, _ = make_engine(server, make_config(speculative=True, speculative_delay_ms=30))
-        engine.on_keystroke(event("x = "))
+        send(engine, "keystroke", event("x = "))
         await server.next_request()
         await turns(50)
         assert server.prompts() == ["x = "], "no speculation before the delay"
@@ -473,14 +301,14 @@ def test_speculation_waits_for_the_suggestion_to_stay_on_screen() -> None:
 
 
 def test_typing_on_during_the_delay_sends_no_speculation() -> None:
-    async def main() -> tuple[Engine, Server]:
-        server = Server()
+    async def main() -> tuple[Engine, FakeServer]:
+        server = FakeServer()
         config = make_config(speculative=True, speculative_delay_ms=10_000)
         engine, _ = make_engine(server, config)
-        engine.on_keystroke(event("x = "))
+        send(engine, "keystroke", event("x = "))
         await server.next_request()
         await turns(20)
-        engine.on_keystroke(event("x = 9", tick=2))  # the hint flashed by
+        send(engine, "keystroke", event("x = 9", tick=2))  # the hint flashed by
         await server.next_request()
         await turns(20)
         await engine.close()
@@ -496,14 +324,14 @@ def test_typing_on_during_the_delay_sends_no_speculation() -> None:
 def test_accepting_during_the_delay_sends_the_speculation_at_once() -> None:
     accepted = "x = " + reply_to("x = ")
 
-    async def main() -> tuple[Engine, FakeEditor, Server]:
-        server = Server()
+    async def main() -> tuple[Engine, FakeEditor, FakeServer]:
+        server = FakeServer()
         config = make_config(speculative=True, speculative_delay_ms=10_000)
         engine, editor = make_engine(server, config)
-        engine.on_keystroke(event("x = "))
+        send(engine, "keystroke", event("x = "))
         await server.next_request()
         await turns(20)
-        engine.on_keystroke(event(accepted, tick=2))
+        send(engine, "keystroke", event(accepted, tick=2))
         assert (await server.next_request())["prompt"] == accepted
         await turns(20)
         await engine.close()
@@ -522,9 +350,9 @@ def test_at_most_one_request_is_ever_in_flight_while_typing_and_accepting() -> N
     # replies are held back at random; the server counts /infill in flight.
     rng = random.Random(7)
 
-    async def main() -> tuple[Engine, Server]:
-        server = Server()
-        server.hold = lambda body: True
+    async def main() -> tuple[Engine, FakeServer]:
+        server = FakeServer()
+        server.hold_when(lambda body: True)
         server.gate.set()
         engine, editor = make_engine(server, make_config(speculative=True))
         text = "v = "
@@ -536,7 +364,7 @@ def test_at_most_one_request_is_ever_in_flight_while_typing_and_accepting() -> N
                 text += rng.choice("abc(")
             elif action < 0.9:
                 text = text[:-1] or "v"
-            engine.on_keystroke(event(text, tick=tick))
+            send(engine, "keystroke", event(text, tick=tick))
             pause = rng.random()
             if pause < 0.3:
                 server.gate.clear()
@@ -570,23 +398,23 @@ def cycle_event(step: int, shown: list[str], **fields: Any) -> dict[str, Any]:
     return {**event(**fields), "step": step, "shown": shown}
 
 
-def explored(server: Server) -> list[dict[str, Any]]:
-    return [body for body in server.infills if "temperature" in body["samplers"]]
+def explored(server: FakeServer) -> list[dict[str, Any]]:
+    return [body for body in server.bodies if "temperature" in body["samplers"]]
 
 
 def test_next_fetches_another_suggestion_and_previous_recalls_the_first() -> None:
-    async def main() -> tuple[Server, FakeEditor]:
-        server = Server()
+    async def main() -> tuple[FakeServer, FakeEditor]:
+        server = FakeServer()
         replies = iter(["first", "second"])
         server.answer = lambda body: ok(next(replies))
         engine, editor = make_engine(server)
-        engine.on_keystroke(event("x = "))
+        send(engine, "keystroke", event("x = "))
         await settle()
         assert editor.shown[-1].lines == ["first"]
-        engine.on_cycle(cycle_event(1, ["first"]))
+        send(engine, "cycle", cycle_event(1, ["first"]))
         await settle()
-        engine.on_cycle(cycle_event(-1, ["second"]))
-        engine.on_cycle(cycle_event(1, ["first"]))
+        send(engine, "cycle", cycle_event(-1, ["second"]))
+        send(engine, "cycle", cycle_event(1, ["first"]))
         await finish(engine)
         return server, editor
 
@@ -601,13 +429,13 @@ def test_next_fetches_another_suggestion_and_previous_recalls_the_first() -> Non
 
 
 def test_a_repeated_suggestion_is_asked_again_then_the_user_is_told() -> None:
-    async def main() -> tuple[Server, FakeEditor]:
-        server = Server()
+    async def main() -> tuple[FakeServer, FakeEditor]:
+        server = FakeServer()
         server.answer = lambda body: ok("same")
         engine, editor = make_engine(server)
-        engine.on_keystroke(event("x = "))
+        send(engine, "keystroke", event("x = "))
         await settle()
-        engine.on_cycle(cycle_event(1, ["same"]))
+        send(engine, "cycle", cycle_event(1, ["same"]))
         await finish(engine)
         return server, editor
 
@@ -619,15 +447,15 @@ def test_a_repeated_suggestion_is_asked_again_then_the_user_is_told() -> None:
 
 def test_a_keystroke_makes_a_pending_alternative_stale() -> None:
     async def main() -> FakeEditor:
-        server = Server()
-        server.hold = lambda body: "temperature" in body["samplers"]
+        server = FakeServer()
+        server.hold_when(lambda body: "temperature" in body["samplers"])
         server.answer = lambda body: ok("other" if server.hold(body) else "first")
         engine, editor = make_engine(server)
-        engine.on_keystroke(event("x = "))
+        send(engine, "keystroke", event("x = "))
         await settle()
-        engine.on_cycle(cycle_event(1, ["first"]))
+        send(engine, "cycle", cycle_event(1, ["first"]))
         await server.next_request()
-        engine.on_keystroke(event("x = y", tick=2))
+        send(engine, "keystroke", event("x = y", tick=2))
         server.gate.set()
         await finish(engine)
         return editor
@@ -640,17 +468,17 @@ def test_cycling_somewhere_new_starts_from_what_is_shown_there() -> None:
     # After type-through the hint on screen is the rest of the old one: that is
     # the first suggestion of the new place.
     async def main() -> FakeEditor:
-        server = Server()
+        server = FakeServer()
         replies = iter(["abc", "zz", "yy"])
         server.answer = lambda body: ok(next(replies))
         engine, editor = make_engine(server)
-        engine.on_keystroke(event("x = "))
+        send(engine, "keystroke", event("x = "))
         await settle()
-        engine.on_cycle(cycle_event(1, ["abc"]))
+        send(engine, "cycle", cycle_event(1, ["abc"]))
         await settle()
-        engine.on_cycle(cycle_event(1, ["c"], before="x = ab", tick=3))
+        send(engine, "cycle", cycle_event(1, ["c"], before="x = ab", tick=3))
         await settle()
-        engine.on_cycle(cycle_event(-1, ["yy"], before="x = ab", tick=3))
+        send(engine, "cycle", cycle_event(-1, ["yy"], before="x = ab", tick=3))
         await finish(engine)
         return editor
 
@@ -667,16 +495,16 @@ def test_priming_sends_n_predict_zero_with_the_current_projects_chunks(
 ) -> None:
     a, b = projects
 
-    async def main() -> tuple[Engine, Server]:
-        server = Server()
+    async def main() -> tuple[Engine, FakeServer]:
+        server = FakeServer()
         engine, _ = make_engine(server)
         engine.n_ctx = 8192
-        engine.on_enter({"filename": in_project(a, "main.py"), "cwd": "/"})
-        engine.on_chunk(chunk_event(in_project(a, "one.py"), "a1"))
-        engine.on_chunk(chunk_event(in_project(b, "other.py"), "b1"))
-        engine.on_chunk(chunk_event(in_project(a, "pkg/two.py"), "a2"))
+        send(engine, "enter", {"filename": in_project(a, "main.py"), "cwd": "/"})
+        send(engine, "chunk", chunk_event(in_project(a, "one.py"), "a1"))
+        send(engine, "chunk", chunk_event(in_project(b, "other.py"), "b1"))
+        send(engine, "chunk", chunk_event(in_project(a, "pkg/two.py"), "a2"))
         for _ in range(3):
-            await engine.admit_and_prime()
+            await engine.priming.admit_and_prime()
         await finish(engine)
         return engine, server
 
@@ -684,7 +512,7 @@ def test_priming_sends_n_predict_zero_with_the_current_projects_chunks(
     # every admitted chunk is measured; only project a's admissions prime
     assert server.tokenized == [chunk_text("a1"), chunk_text("b1"), chunk_text("a2")]
     first, second = server.primes()
-    assert len(server.infills) == 2
+    assert len(server.bodies) == 2
     assert names(first) == ["one.py"]
     assert names(second) == ["one.py", "pkg/two.py"]
     assert [extra["text"] for extra in second["input_extra"]] == [
@@ -706,16 +534,16 @@ def test_priming_serves_the_project_of_the_buffer_entered_last(
 ) -> None:
     a, b = projects
 
-    async def main() -> Server:
-        server = Server()
+    async def main() -> FakeServer:
+        server = FakeServer()
         engine, _ = make_engine(server)
         engine.n_ctx = 8192
-        engine.on_chunk(chunk_event(in_project(a, "one.py"), "a1"))
-        engine.on_chunk(chunk_event(in_project(b, "two.py"), "b1"))
-        engine.on_enter({"filename": in_project(b, "x.py"), "cwd": "/"})
-        await engine.admit_and_prime()  # a's chunk: no priming for b
-        assert server.infills == []
-        await engine.admit_and_prime()
+        send(engine, "chunk", chunk_event(in_project(a, "one.py"), "a1"))
+        send(engine, "chunk", chunk_event(in_project(b, "two.py"), "b1"))
+        send(engine, "enter", {"filename": in_project(b, "x.py"), "cwd": "/"})
+        await engine.priming.admit_and_prime()  # a's chunk: no priming for b
+        assert server.bodies == []
+        await engine.priming.admit_and_prime()
         await finish(engine)
         return server
 
@@ -726,17 +554,17 @@ def test_priming_serves_the_project_of_the_buffer_entered_last(
 def test_nothing_is_primed_before_a_buffer_is_entered(projects: tuple[Path, Path]) -> None:
     a, _ = projects
 
-    async def main() -> Server:
-        server = Server()
+    async def main() -> FakeServer:
+        server = FakeServer()
         engine, _ = make_engine(server)
         engine.n_ctx = 8192
-        engine.on_chunk(chunk_event(in_project(a, "one.py"), "a1"))
-        await engine.admit_and_prime()
+        send(engine, "chunk", chunk_event(in_project(a, "one.py"), "a1"))
+        await engine.priming.admit_and_prime()
         await finish(engine)
         return server
 
     server = asyncio.run(main())
-    assert server.infills == []
+    assert server.bodies == []
     assert server.tokenized == [chunk_text("a1")]
 
 
@@ -746,22 +574,22 @@ def test_the_request_after_priming_starts_with_the_same_extra_context(
     a, _ = projects
     file_a = in_project(a, "main.py")
 
-    async def main() -> Server:
-        server = Server()
+    async def main() -> FakeServer:
+        server = FakeServer()
         engine, _ = make_engine(server)
         engine.n_ctx = 8192
-        engine.on_enter({"filename": file_a, "cwd": "/"})
-        engine.on_chunk(chunk_event(in_project(a, "one.py"), "a1"))
-        engine.on_chunk(chunk_event(in_project(a, "two.py"), "a2"))
-        await engine.admit_and_prime()
-        await engine.admit_and_prime()
-        engine.on_keystroke(event("x = ", filename=file_a))
+        send(engine, "enter", {"filename": file_a, "cwd": "/"})
+        send(engine, "chunk", chunk_event(in_project(a, "one.py"), "a1"))
+        send(engine, "chunk", chunk_event(in_project(a, "two.py"), "a2"))
+        await engine.priming.admit_and_prime()
+        await engine.priming.admit_and_prime()
+        send(engine, "keystroke", event("x = ", filename=file_a))
         await finish(engine)
         return server
 
     server = asyncio.run(main())
     prime = server.primes()[-1]
-    (request,) = [body for body in server.infills if body["n_predict"]]
+    (request,) = [body for body in server.bodies if body["n_predict"]]
     assert request["input_extra"] == prime["input_extra"]
     assert names(request) == ["one.py", "two.py"]
 
@@ -776,23 +604,23 @@ def test_priming_after_typing_sends_what_a_request_from_there_sends(
     file_a = in_project(a, "main.py")
     below = tuple(f"line_{i} = {i}" for i in range(12))
 
-    async def main() -> Server:
-        server = Server()
+    async def main() -> FakeServer:
+        server = FakeServer()
         engine, _ = make_engine(server)
         engine.n_ctx = 8192
-        engine.on_enter({"filename": file_a, "cwd": "/"})
+        send(engine, "enter", {"filename": file_a, "cwd": "/"})
         admit_all(engine, [(in_project(a, "one.py"), "a1"), (in_project(a, "two.py"), "a2")])
         typing = event("x = ", above=tuple(chunk_lines("a1")), below=below, filename=file_a)
-        engine.on_keystroke(typing)
+        send(engine, "keystroke", typing)
         await settle()
-        engine.on_chunk(chunk_event(in_project(a, "three.py"), "a3"))
-        await engine.admit_and_prime()
-        engine.on_keystroke({**typing, "tick": 2, "before": "x = y", "col": 5})
+        send(engine, "chunk", chunk_event(in_project(a, "three.py"), "a3"))
+        await engine.priming.admit_and_prime()
+        send(engine, "keystroke", {**typing, "tick": 2, "before": "x = y", "col": 5})
         await finish(engine)
         return server
 
     server = asyncio.run(main())
-    first, last = [body for body in server.infills if body["n_predict"]]
+    first, last = [body for body in server.bodies if body["n_predict"]]
     (prime,) = server.primes()
     assert names(first) == ["two.py", "main.py"]  # one.py is what the cursor sees
     assert names(prime) == names(last) == ["two.py", "three.py", "main.py"]
@@ -803,69 +631,69 @@ def test_priming_after_typing_sends_what_a_request_from_there_sends(
 def test_no_priming_while_disabled(projects: tuple[Path, Path]) -> None:
     a, _ = projects
 
-    async def main() -> tuple[Engine, Server]:
-        server = Server()
+    async def main() -> tuple[Engine, FakeServer]:
+        server = FakeServer()
         engine, _ = make_engine(server)
         engine.n_ctx = 8192
-        engine.on_enter({"filename": in_project(a, "m.py"), "cwd": "/"})
-        engine.on_chunk(chunk_event(in_project(a, "one.py"), "a1"))
+        send(engine, "enter", {"filename": in_project(a, "m.py"), "cwd": "/"})
+        send(engine, "chunk", chunk_event(in_project(a, "one.py"), "a1"))
         engine.set_enabled(False)
-        await engine.admit_and_prime()
+        await engine.priming.admit_and_prime()
         await finish(engine)
         return engine, server
 
     engine, server = asyncio.run(main())
-    assert server.infills == []
+    assert server.bodies == []
     assert len(engine.ring.chunks()) == 1  # still gathered: it serves once enabled
 
 
 def test_no_priming_until_the_context_size_is_known(projects: tuple[Path, Path]) -> None:
     a, _ = projects
 
-    async def main() -> Server:
-        server = Server()
+    async def main() -> FakeServer:
+        server = FakeServer()
         engine, _ = make_engine(server)
-        engine.on_enter({"filename": in_project(a, "m.py"), "cwd": "/"})
-        engine.on_chunk(chunk_event(in_project(a, "one.py"), "a1"))
-        await engine.admit_and_prime()
+        send(engine, "enter", {"filename": in_project(a, "m.py"), "cwd": "/"})
+        send(engine, "chunk", chunk_event(in_project(a, "one.py"), "a1"))
+        await engine.priming.admit_and_prime()
         await finish(engine)
         return server
 
-    assert asyncio.run(main()).infills == []
+    assert asyncio.run(main()).bodies == []
 
 
 def test_priming_goes_ahead_when_tokenize_is_unavailable(projects: tuple[Path, Path]) -> None:
     a, _ = projects
 
-    async def main() -> tuple[Engine, Server]:
-        server = Server()
+    async def main() -> tuple[Engine, FakeServer]:
+        server = FakeServer()
         server.tokens_for = None
         engine, editor = make_engine(server)
         engine.n_ctx = 8192
-        engine.on_enter({"filename": in_project(a, "m.py"), "cwd": "/"})
-        engine.on_chunk(chunk_event(in_project(a, "one.py"), "a1"))
-        await engine.admit_and_prime()
+        send(engine, "enter", {"filename": in_project(a, "m.py"), "cwd": "/"})
+        send(engine, "chunk", chunk_event(in_project(a, "one.py"), "a1"))
+        await engine.priming.admit_and_prime()
         await finish(engine)
         assert editor.messages == []
         return engine, server
 
     engine, server = asyncio.run(main())
     assert len(server.primes()) == 1
-    assert engine.token_scale == 1.0
+    assert engine.builder.token_scale == 1.0
 
 
 def test_the_ring_admits_only_while_the_user_is_idle(projects: tuple[Path, Path]) -> None:
     a, _ = projects
     file_a = in_project(a, "m.py")
 
-    async def main() -> tuple[Engine, Server]:
-        server = Server()
+    async def main() -> tuple[Engine, FakeServer]:
+        server = FakeServer()
         clock = Clock()
         engine, _ = make_engine(server, make_config(ring_update_ms=10), clock)
         engine.n_ctx = 8192
         engine.start()
-        engine.on_keystroke(event("x = ", filename=file_a))  # in insert mode, typing
-        engine.on_chunk(chunk_event(in_project(a, "one.py"), "a1"))
+        send(engine, "keystroke", event("x = ", filename=file_a))  # in insert mode, typing
+        send(engine, "chunk", chunk_event(in_project(a, "one.py"), "a1"))
         for _ in range(5):
             await asyncio.sleep(0.012)  # ring ticks pass while the user types
         assert engine.ring.queued == 1
@@ -887,8 +715,8 @@ def test_the_ring_admits_only_while_the_user_is_idle(projects: tuple[Path, Path]
 
 
 def sent_chunks(engine: Engine) -> int:
-    context = build_local_context(Snapshot.from_event(event()))
-    return len(engine._extra(context))
+    context = build_local_context(snapshot_of(event()))
+    return len(engine.builder.extra(engine.projects.current, context))
 
 
 def expected_budget(
@@ -897,7 +725,7 @@ def expected_budget(
     # The far suffix (layout.py) has n_batch/4 tokens set aside for it.
     reserved = n_batch // 4 if far_suffix else 0
     left = n_ctx - n_batch - 2 * n_predict - reserved
-    return int(left * _BUDGET_SLACK / scale) - _BUDGET_FRAMING
+    return int(left * BUDGET_SLACK / scale) - BUDGET_FRAMING
 
 
 def budget_engine(
@@ -905,8 +733,8 @@ def budget_engine(
 ) -> tuple[Engine, int]:
     """An engine (no loop needed) whose ring holds ``n_chunks`` equal chunks; and their cost."""
     config = make_config(n_batch=n_batch, n_predict=n_predict, **options)
-    engine, _ = make_engine(Server(), config)
-    engine._project = "/nowhere"
+    engine, _ = make_engine(FakeServer(), config)
+    engine.projects.current = "/nowhere"
     admit_all(engine, [(f"/nowhere/c{i}.py", f"c{i}") for i in range(n_chunks)])
     costs = {chunk.tokens for chunk in engine.ring.chunks()}
     assert len(costs) == 1
@@ -936,15 +764,15 @@ def test_nothing_is_set_aside_for_a_far_suffix_when_the_suffix_is_not_split() ->
 def test_the_far_suffix_is_sent_before_the_budget_is_known() -> None:
     below = tuple(f"line_{i} = {i}" for i in range(12))
 
-    async def main() -> Server:
-        server = Server()
+    async def main() -> FakeServer:
+        server = FakeServer()
         engine, _ = make_engine(server)
         assert engine.n_ctx == 0
-        engine.on_keystroke(event("x = ", below=below))
+        send(engine, "keystroke", event("x = ", below=below))
         await finish(engine)
         return server
 
-    (body,) = asyncio.run(main()).infills
+    (body,) = asyncio.run(main()).bodies
     assert body["input_suffix"] == "\n" + "".join(f"{x}\n" for x in below[:3])
     assert body["input_extra"] == [
         {"filename": "m.py", "text": "".join(f"{x}\n" for x in below[3:])}
@@ -966,37 +794,37 @@ def test_n_predict_counts_twice_and_n_batch_once() -> None:
 
 
 def test_the_budget_is_used_in_the_request_body() -> None:
-    async def main() -> Server:
-        server = Server()
+    async def main() -> FakeServer:
+        server = FakeServer()
         engine, _ = make_engine(server, make_config(n_batch=16, n_predict=8))
         admit_all(engine, [(f"/nowhere/c{i}.py", f"c{i}") for i in range(6)])
         each = engine.ring.chunks()[0].tokens
         # room for exactly three chunks
         engine.n_ctx = next(n for n in range(32, 10_000) if expected_budget(n, 16, 8) >= 3 * each)
-        engine.on_keystroke(event())
+        send(engine, "keystroke", event())
         await finish(engine)
         return server
 
-    (body,) = asyncio.run(main()).infills
+    (body,) = asyncio.run(main()).bodies
     assert names(body) == ["c3.py", "c4.py", "c5.py"]  # the newest, oldest first
 
 
 def test_no_extra_context_while_the_context_size_is_unknown() -> None:
-    async def main() -> tuple[Engine, Server]:
-        server = Server()
+    async def main() -> tuple[Engine, FakeServer]:
+        server = FakeServer()
         engine, _ = make_engine(server)
         admit_all(engine, [("/nowhere/c0.py", "c0")])
-        engine.on_keystroke(event())
+        send(engine, "keystroke", event())
         await settle()  # the reply makes the engine ask /props
         server.n_ctx = 4096
-        engine.on_keystroke(event("y = 1", tick=2))
+        send(engine, "keystroke", event("y = 1", tick=2))
         await settle()
-        engine.on_keystroke(event("y = 12", tick=3))
+        send(engine, "keystroke", event("y = 12", tick=3))
         await finish(engine)
         return engine, server
 
     engine, server = asyncio.run(main())
-    assert [names(body) for body in server.infills] == [[], [], ["c0.py"]]
+    assert [names(body) for body in server.bodies] == [[], [], ["c0.py"]]
     assert engine.n_ctx == 4096
 
 
@@ -1007,19 +835,19 @@ def test_the_budget_scales_by_the_measured_server_tokens_per_local_token(
     n_batch, n_predict = 16, 8
 
     async def main() -> tuple[Engine, list[float], list[int]]:
-        server = Server()
+        server = FakeServer()
         engine, _ = make_engine(server, make_config(n_batch=n_batch, n_predict=n_predict))
         engine.n_ctx = 600
-        engine.on_enter({"filename": in_project(a, "m.py"), "cwd": "/"})
+        send(engine, "enter", {"filename": in_project(a, "m.py"), "cwd": "/"})
         # The server's model makes twice as many tokens of each chunk as we count
         # (a chunk costs its text plus its "cN.py\n" header plus one).
         server.tokens_for = lambda text: 2 * (len(text) + len("c0.py\n") + 1)
         scales: list[float] = []
         sent: list[int] = []
         for i in range(8):
-            engine.on_chunk(chunk_event(in_project(a, f"c{i}.py"), f"c{i}"))
-            await engine.admit_and_prime()
-            scales.append(engine.token_scale)
+            send(engine, "chunk", chunk_event(in_project(a, f"c{i}.py"), f"c{i}"))
+            await engine.priming.admit_and_prime()
+            scales.append(engine.builder.token_scale)
             sent.append(len(server.primes()[-1]["input_extra"]))
         await finish(engine)
         return engine, scales, sent
@@ -1040,38 +868,38 @@ def test_the_token_scale_never_drops_below_a_quarter(projects: tuple[Path, Path]
     a, _ = projects
 
     async def main() -> Engine:
-        server = Server()
+        server = FakeServer()
         server.tokens_for = lambda text: 1
         engine, _ = make_engine(server)
-        engine.on_enter({"filename": in_project(a, "m.py"), "cwd": "/"})
+        send(engine, "enter", {"filename": in_project(a, "m.py"), "cwd": "/"})
         for i in range(6):
-            engine.on_chunk(chunk_event(in_project(a, f"c{i}.py"), f"c{i}"))
-            await engine.admit_and_prime()
+            send(engine, "chunk", chunk_event(in_project(a, f"c{i}.py"), f"c{i}"))
+            await engine.priming.admit_and_prime()
         await finish(engine)
         return engine
 
-    assert asyncio.run(main()).token_scale == 0.25
+    assert asyncio.run(main()).builder.token_scale == 0.25
 
 
 def test_chunks_the_local_context_holds_are_not_sent() -> None:
-    async def main() -> Server:
-        server = Server()
+    async def main() -> FakeServer:
+        server = FakeServer()
         engine, _ = make_engine(server)
         engine.n_ctx = 8192
         admit_all(engine, [(f"/nowhere/c{i}.py", f"c{i}") for i in range(3)])
-        engine.on_keystroke(event("x = ", above=("def f():", *chunk_lines("c1"))))
+        send(engine, "keystroke", event("x = ", above=("def f():", *chunk_lines("c1"))))
         await finish(engine)
         return server
 
-    (body,) = asyncio.run(main()).infills
+    (body,) = asyncio.run(main()).bodies
     assert names(body) == ["c0.py", "c2.py"]
 
 
 def test_only_the_current_projects_chunks_are_sent(projects: tuple[Path, Path]) -> None:
     a, b = projects
 
-    async def main() -> Server:
-        server = Server()
+    async def main() -> FakeServer:
+        server = FakeServer()
         engine, _ = make_engine(server)
         engine.n_ctx = 8192
         admit_all(
@@ -1082,74 +910,60 @@ def test_only_the_current_projects_chunks_are_sent(projects: tuple[Path, Path]) 
                 (in_project(a, "sub/a1.py"), "a1"),
             ],
         )
-        engine.on_keystroke(event("x = ", filename=in_project(a, "sub/m.py")))
+        send(engine, "keystroke", event("x = ", filename=in_project(a, "sub/m.py")))
         await settle()
-        engine.on_keystroke(event("y = ", tick=2, filename=in_project(b, "m.py")))
+        send(engine, "keystroke", event("y = ", tick=2, filename=in_project(b, "m.py")))
         await finish(engine)
         return server
 
-    first, second = asyncio.run(main()).infills
+    first, second = asyncio.run(main()).bodies
     assert names(first) == ["a0.py", "sub/a1.py"]
     assert names(second) == ["b0.py"]
 
 
-# -- the naive baseline ----------------------------------------------------------------------------
+# -- the benchmark's naive baseline (tests/bench/naive.py) -----------------------------------------
 
 
-def test_naive_mode_admits_at_once_and_sends_newest_first() -> None:
-    async def main() -> tuple[Engine, Server]:
-        server = Server()
-        engine, _ = make_engine(server, make_config(ring_order="mru"))
+def test_naive_shaping_admits_at_once_and_sends_newest_first() -> None:
+    async def main() -> tuple[Engine, FakeServer]:
+        server = FakeServer()
+        engine, _ = make_engine(server, shaping=NaiveShaping())
         engine.n_ctx = 8192
         for i in range(3):
-            engine.on_chunk(chunk_event(f"/nowhere/c{i}.py", f"c{i}"))
+            send(engine, "chunk", chunk_event(f"/nowhere/c{i}.py", f"c{i}"))
             assert engine.ring.queued == 0
             assert len(engine.ring.chunks()) == i + 1
-        await engine.admit_and_prime()  # nothing queued: no priming either
-        engine.on_keystroke(event())
+        await engine.priming.admit_and_prime()  # nothing queued: no priming either
+        send(engine, "keystroke", event())
         await finish(engine)
         return engine, server
 
     engine, server = asyncio.run(main())
-    assert engine.naive
-    assert [names(body) for body in server.infills] == [["c2.py", "c1.py", "c0.py"]]
+    assert [names(body) for body in server.bodies] == [["c2.py", "c1.py", "c0.py"]]
     assert engine.counters.primes == 0
     assert [c.filename for c in engine.ring.chunks()] == ["c0.py", "c1.py", "c2.py"]
 
 
 def test_fifo_mode_queues_and_sends_oldest_first() -> None:
-    async def main() -> Server:
-        server = Server()
+    async def main() -> FakeServer:
+        server = FakeServer()
         engine, _ = make_engine(server)
         engine.n_ctx = 8192
         for i in range(3):
-            engine.on_chunk(chunk_event(f"/nowhere/c{i}.py", f"c{i}"))
+            send(engine, "chunk", chunk_event(f"/nowhere/c{i}.py", f"c{i}"))
         assert engine.ring.queued == 3
         assert engine.ring.chunks() == []
         while engine.ring.admit_one() is not None:
             pass
-        engine.on_keystroke(event())
+        send(engine, "keystroke", event())
         await finish(engine)
         return server
 
-    (body,) = asyncio.run(main()).infills
+    (body,) = asyncio.run(main()).bodies
     assert names(body) == ["c0.py", "c1.py", "c2.py"]
 
 
 # -- gathering and privacy -------------------------------------------------------------------------
-
-
-def test_chunks_carried_by_a_keystroke_are_gathered() -> None:
-    async def main() -> Engine:
-        server = Server()
-        engine, _ = make_engine(server)
-        engine.on_keystroke(event(chunks=[chunk_event("/nowhere/c0.py", "c0"), {"lines": 5}]))
-        await finish(engine)
-        return engine
-
-    engine = asyncio.run(main())
-    assert engine.ring.queued == 1
-    assert engine.counters.chunks_offered == 1
 
 
 @pytest.mark.parametrize(
@@ -1164,8 +978,8 @@ def test_chunks_carried_by_a_keystroke_are_gathered() -> None:
     ],
 )
 def test_chunks_of_excluded_files_never_reach_the_ring(filename: str, filetype: str) -> None:
-    engine, _ = make_engine(Server(), make_config(disabled_filetypes=("secretft",)))
-    engine.on_chunk(chunk_event(filename, "s0", filetype=filetype))
+    engine, _ = make_engine(FakeServer(), make_config(disabled_filetypes=("secretft",)))
+    send(engine, "chunk", chunk_event(filename, "s0", filetype=filetype))
     assert engine.ring.queued == 0
     assert engine.ring.chunks() == []
     assert engine.counters.chunks_offered == 0
@@ -1180,29 +994,27 @@ def test_excluded_text_never_reaches_a_request(projects: tuple[Path, Path]) -> N
         "cwd": "/",
     }
 
-    async def main() -> tuple[Engine, Server]:
-        server = Server()
+    async def main() -> tuple[Engine, FakeServer]:
+        server = FakeServer()
         engine, _ = make_engine(server, make_config(speculative=True))
         engine.n_ctx = 8192
-        engine.on_enter({"filename": in_project(a, "m.py"), "cwd": "/"})
-        engine.on_chunk(secret)
-        engine.on_keystroke(
-            event(
-                "x = ",
-                filename=in_project(a, "m.py"),
-                chunks=[secret, chunk_event(in_project(a, "ok.py"), "k0")],
-            )
-        )
+        send(engine, "enter", {"filename": in_project(a, "m.py"), "cwd": "/"})
+        send(engine, "chunk", secret)
+        send(engine, "chunk", secret)
+        send(engine, "chunk", chunk_event(in_project(a, "ok.py"), "k0"))
+        send(engine, "keystroke", event("x = ", filename=in_project(a, "m.py")))
         await settle()
-        await engine.admit_and_prime()
-        await engine.admit_and_prime()
+        await engine.priming.admit_and_prime()
+        await engine.priming.admit_and_prime()
         # typing in the secret file itself asks nothing, even by hand
-        engine.on_keystroke(event("PASS=", tick=2, manual=True, filename=in_project(a, ".env")))
+        send(
+            engine, "keystroke", event("PASS=", tick=2, manual=True, filename=in_project(a, ".env"))
+        )
         await finish(engine)
         return engine, server
 
     engine, server = asyncio.run(main())
-    everything = json.dumps(server.infills) + json.dumps(server.tokenized)
+    everything = json.dumps(server.bodies) + json.dumps(server.tokenized)
     for word in ("hunter2", "swordfish", "abc123", "PASS=", ".env"):
         assert word not in everything
     assert [c.filename for c in engine.ring.chunks()] == ["ok.py"]
@@ -1210,20 +1022,20 @@ def test_excluded_text_never_reaches_a_request(projects: tuple[Path, Path]) -> N
 
 
 def test_a_ring_of_zero_chunks_gathers_nothing_and_reports_no_ring() -> None:
-    async def main() -> tuple[Engine, FakeEditor, Server]:
-        server = Server()
+    async def main() -> tuple[Engine, FakeEditor, FakeServer]:
+        server = FakeServer()
         engine, editor = make_engine(server, make_config(ring_n_chunks=0))
         engine.n_ctx = 8192
-        engine.on_chunk(chunk_event("/nowhere/c0.py", "c0"))
-        await engine.admit_and_prime()
-        engine.on_keystroke(event())
+        send(engine, "chunk", chunk_event("/nowhere/c0.py", "c0"))
+        await engine.priming.admit_and_prime()
+        send(engine, "keystroke", event())
         await finish(engine)
         return engine, editor, server
 
     engine, editor, server = asyncio.run(main())
     assert engine.ring.queued == 0
     assert engine.counters.chunks_offered == 0
-    assert [names(body) for body in server.infills] == [[]]
+    assert [names(body) for body in server.bodies] == [[]]
     assert "ring" not in editor.shown[0].info
 
 
@@ -1233,11 +1045,11 @@ def test_the_info_text_reports_the_ring_of_the_current_project(
     a, b = projects
 
     async def main() -> FakeEditor:
-        server = Server()
+        server = FakeServer()
         engine, editor = make_engine(server, make_config(ring_n_chunks=4))
         admit_all(engine, [(in_project(a, "a0.py"), "a0"), (in_project(b, "b0.py"), "b0")])
-        engine.on_chunk(chunk_event(in_project(a, "a1.py"), "a1"))
-        engine.on_keystroke(event(filename=in_project(a, "m.py")))
+        send(engine, "chunk", chunk_event(in_project(a, "a1.py"), "a1"))
+        send(engine, "keystroke", event(filename=in_project(a, "m.py")))
         await finish(engine)
         return editor
 

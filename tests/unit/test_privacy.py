@@ -21,8 +21,9 @@ from llama_nvim.config import Config
 from llama_nvim.engine import Engine
 from llama_nvim.privacy import Privacy
 from llama_nvim.problems import ServerProblem, describe
-from llama_nvim.render import RenderPlan
 from tests.fakeserver import FakeServer, Reply
+from tests.unit import engine_fixture
+from tests.unit.engine_fixture import send
 
 # -- the built-in secrets list ------------------------------------------------------------
 
@@ -142,20 +143,6 @@ def test_answers_do_not_depend_on_the_order_of_questions() -> None:
 # -- the engine applies it -----------------------------------------------------------------
 
 
-class NullEditor:
-    def __init__(self) -> None:
-        self.plans: list[RenderPlan] = []
-
-    def show(self, plan: RenderPlan) -> None:
-        self.plans.append(plan)
-
-    def hide(self) -> None:
-        pass
-
-    def notify(self, message: str, *, error: bool) -> None:
-        pass
-
-
 def event(filename: str, filetype: str = "", **extra: Any) -> dict[str, Any]:
     return {
         "buf": 1,
@@ -183,24 +170,16 @@ def run_engine(
     config: Config, act: Callable[[Engine], None]
 ) -> tuple[Engine, list[dict[str, Any]]]:
     """Run ``act`` on an engine whose server records /infill bodies; return both."""
-    bodies: list[dict[str, Any]] = []
-
-    def handler(request: httpx.Request) -> httpx.Response:
-        if request.url.path == "/infill":
-            bodies.append(json.loads(request.content))
-            return httpx.Response(200, json={"content": "y"})
-        return httpx.Response(404)
+    server = engine_fixture.FakeServer()
+    server.answer = lambda body: engine_fixture.ok("y")
 
     async def main() -> Engine:
-        client = InfillClient(Config().endpoint, transport=httpx.MockTransport(handler))
-        engine = Engine(config, NullEditor(), client)
+        engine, _ = engine_fixture.make_engine(server, config)
         act(engine)
-        for _ in range(20):
-            await asyncio.sleep(0.005)
-        await engine.close()
+        await engine_fixture.finish(engine)
         return engine
 
-    return asyncio.run(main()), bodies
+    return asyncio.run(main()), server.bodies
 
 
 FAST_OPTIONS: dict[str, Any] = {"debounce_ms": 0, "speculative": False}
@@ -221,10 +200,11 @@ def test_engine_sends_nothing_from_excluded_files(
     filename: str, filetype: str, config: Config
 ) -> None:
     def act(engine: Engine) -> None:
-        engine.on_keystroke(event(filename, filetype))
-        engine.on_keystroke(event(filename, filetype, manual=True))
-        engine.on_chunk(chunk(filename, filetype))
-        engine.on_keystroke(event("/p/ok.py", "python", chunks=[chunk(filename, filetype)]))
+        send(engine, "keystroke", event(filename, filetype))
+        send(engine, "keystroke", event(filename, filetype, manual=True))
+        send(engine, "chunk", chunk(filename, filetype))
+        send(engine, "chunk", chunk(filename, filetype))
+        send(engine, "keystroke", event("/p/ok.py", "python"))
 
     engine, bodies = run_engine(config, act)
     assert engine.ring.queued == 0, "an excluded file's text was gathered"
@@ -234,8 +214,8 @@ def test_engine_sends_nothing_from_excluded_files(
 
 def test_engine_control_an_ordinary_file_is_sent_and_gathered() -> None:
     def act(engine: Engine) -> None:
-        engine.on_keystroke(event("/p/main.py", "python"))
-        engine.on_chunk(chunk("/p/util.py", "python"))
+        send(engine, "keystroke", event("/p/main.py", "python"))
+        send(engine, "chunk", chunk("/p/util.py", "python"))
 
     engine, bodies = run_engine(FAST, act)
     assert len(bodies) == 1

@@ -6,7 +6,7 @@ import pytest
 
 from llama_nvim.context import Snapshot
 from llama_nvim.protocol import Completion, Timings
-from llama_nvim.render import HL_HINT, HL_INFO, RenderPlan, Stats, info_text
+from llama_nvim.render import HL_HINT, HL_INFO, InfoFigures, RenderPlan, info_text
 
 # -- info_text ----------------------------------------------------------------------------
 
@@ -18,27 +18,27 @@ COMPLETION = Completion(
 
 
 def test_info_text_reports_context_reuse_and_generation() -> None:
-    assert info_text(Stats(n_ctx=4096, completion=COMPLETION)) == (
+    assert info_text(InfoFigures(n_ctx=4096, completion=COMPLETION)) == (
         "llama: ctx 42/4096 | reused 30, computed 12 (4 ms) | generated 3 (21 ms)"
     )
 
 
 def test_info_text_without_known_context_size() -> None:
-    assert info_text(Stats(completion=COMPLETION)).startswith("llama: ctx 42 | ")
+    assert info_text(InfoFigures(completion=COMPLETION)).startswith("llama: ctx 42 | ")
 
 
 def test_info_text_flags_truncated_context() -> None:
     truncated = Completion(content="x", truncated=True)
-    assert info_text(Stats(completion=truncated)).endswith(" | context truncated")
+    assert info_text(InfoFigures(completion=truncated)).endswith(" | context truncated")
 
 
-@pytest.mark.parametrize("stats", [Stats(cached=True, completion=COMPLETION), Stats()])
-def test_info_text_for_a_cached_suggestion(stats: Stats) -> None:
+@pytest.mark.parametrize("stats", [InfoFigures(cached=True, completion=COMPLETION), InfoFigures()])
+def test_info_text_for_a_cached_suggestion(stats: InfoFigures) -> None:
     assert info_text(stats) == "llama: cached"
 
 
 def test_info_text_appends_ring_status() -> None:
-    assert info_text(Stats(cached=True, ring="ring 3/16")) == "llama: cached | ring 3/16"
+    assert info_text(InfoFigures(cached=True, ring="ring 3/16")) == "llama: cached | ring 3/16"
 
 
 # -- RenderPlan.to_lua ----------------------------------------------------------------------

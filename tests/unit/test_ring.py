@@ -258,7 +258,7 @@ def test_a_ring_of_capacity_zero_takes_nothing() -> None:
     assert ring.queued == 0
     assert ring.admit_one() is None
     assert ring.extra_for(P, 10_000) == []
-    assert ring.stats().describe() == "ring 0/0, queued 0, evicted 0, extra 0 tok"
+    assert ring.state().describe() == "ring 0/0, queued 0, evicted 0, extra 0 tok"
 
 
 # -- admission ----------------------------------------------------------------------------
@@ -279,7 +279,7 @@ def test_admitting_past_capacity_evicts_from_the_front_and_counts() -> None:
     ring = filled(3, ["a", "b", "c", "d", "e"])
     assert [c.filename for c in ring.chunks()] == ["c.py", "d.py", "e.py"]
     assert ring.evicted == 2
-    stats = ring.stats()
+    stats = ring.state()
     assert (stats.chunks, stats.capacity, stats.queued, stats.evicted) == (3, 3, 0, 2)
 
 
@@ -335,8 +335,8 @@ def test_extra_for_sends_the_projects_chunks_oldest_first() -> None:
     assert [c.filename for c in ring.extra_for(P, 10_000)] == ["a.py", "c.py"]
     assert [c.filename for c in ring.extra_for(Q, 10_000)] == ["b.py", "d.py"]
     assert ring.extra_for("/nowhere", 10_000) == []
-    assert ring.stats(P).chunks == 2
-    assert ring.stats().chunks == 4
+    assert ring.state(P).chunks == 2
+    assert ring.state().chunks == 4
 
 
 def test_chunks_the_local_context_covers_are_left_out_without_reordering() -> None:
@@ -440,7 +440,7 @@ def test_stats_describe() -> None:
     ring.offer(lines_of("e"), "e.py", P)
     ring.extra_for(P, 10_000)
     each = ring.chunks()[0].tokens
-    assert ring.stats().describe() == f"ring 3/3, queued 1, evicted 1, extra {3 * each} tok"
+    assert ring.state().describe() == f"ring 3/3, queued 1, evicted 1, extra {3 * each} tok"
 
 
 # -- projects -----------------------------------------------------------------------------------

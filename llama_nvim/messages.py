@@ -1,0 +1,216 @@
+"""Every message between the Lua half and Python, both directions, typed.
+
+Lua -> Python: one ``rpcnotify(chan, 'llama_nvim_event', kind, payload)`` per
+event; ``parse_event`` turns (kind, payload) into one of the frozen dataclasses
+below, or None if the kind is unknown or a field has the wrong type (one debug
+log line, nothing else happens). A missing field takes its default: Lua drops
+nil values from tables.
+
+Python -> Lua: ``ShowHint`` (``require('llama_nvim').show``), ``Notice``
+(``.message``); the setup options are ``plugin._lua_options``' dict.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from .context import Snapshot, clean_text
+
+
+class Malformed(ValueError):
+    """A payload field of the wrong type."""
+
+
+# -- Lua -> Python -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Keystroke:
+    """``keystroke`` (cursor moved / text changed in insert mode) or ``trigger`` (Ctrl+F).
+
+    The snapshot's ``manual`` is true for ``trigger``.
+    """
+
+    snapshot: Snapshot
+
+
+@dataclass(frozen=True)
+class Cycle:
+    """``cycle``: the next (step 1) / previous (step -1) key while ``shown`` is shown."""
+
+    snapshot: Snapshot
+    step: int
+    shown: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class TextChunk:
+    """``chunk``: text the user touched (yank, buffer enter/leave/save, cursor jump)."""
+
+    lines: tuple[str, ...]
+    filename: str = ""
+    filetype: str = ""
+    cwd: str = ""
+
+
+@dataclass(frozen=True)
+class Enter:
+    """``enter``: a file buffer was entered."""
+
+    filename: str = ""
+    cwd: str = ""
+
+
+@dataclass(frozen=True)
+class Leave:
+    """``leave``: insert mode was left."""
+
+
+@dataclass(frozen=True)
+class Cancel:
+    """``cancel``: whatever is pending is no longer wanted (hint kept by typing, menu shown)."""
+
+
+Event = Keystroke | Cycle | TextChunk | Enter | Leave | Cancel
+
+
+def _get(payload: Mapping[str, Any], key: str, kind: type, default: Any, within: str = "") -> Any:
+    value = payload.get(key)
+    if value is None:
+        return default
+    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+        raise Malformed(f"{within}{key}: {type(value).__name__}, not {kind.__name__}")
+    return value
+
+
+def _text(payload: Mapping[str, Any], key: str) -> str:
+    return clean_text(_get(payload, key, str, ""))
+
+
+def _strings(value: Any, key: str) -> tuple[str, ...]:
+    if not isinstance(value, list | tuple) or not all(isinstance(v, str) for v in value):
+        raise Malformed(f"{key}: not a list of strings")
+    return tuple(clean_text(v) for v in value)
+
+
+def _lines(payload: Mapping[str, Any], key: str) -> tuple[str, ...]:
+    # The Lua side sends {n = count, text = lines joined by newlines}; a list
+    # of strings is accepted too.
+    value = payload.get(key)
+    if value is None:
+        return ()
+    if isinstance(value, Mapping):
+        n = _get(value, "n", int, 0, f"{key}.")
+        text = _get(value, "text", str, "", f"{key}.")
+        return tuple(clean_text(text).split("\n")) if n else ()
+    return _strings(value, key)
+
+
+def _snapshot(payload: Mapping[str, Any], *, manual: bool) -> Snapshot:
+    return Snapshot(
+        buf=_get(payload, "buf", int, 0),
+        tick=_get(payload, "tick", int, 0),
+        row=_get(payload, "row", int, 0),
+        col=_get(payload, "col", int, 0),
+        above=_lines(payload, "above"),
+        before=_text(payload, "before"),
+        after=_text(payload, "after"),
+        below=_lines(payload, "below"),
+        filename=_text(payload, "filename"),
+        filetype=_text(payload, "filetype"),
+        cwd=_text(payload, "cwd"),
+        vcol=_get(payload, "vcol", int, 0),
+        tabstop=max(1, _get(payload, "tabstop", int, 8)),
+        manual=_get(payload, "manual", bool, False) or manual,
+    )
+
+
+def _keystroke(payload: Mapping[str, Any]) -> Keystroke:
+    return Keystroke(_snapshot(payload, manual=False))
+
+
+def _trigger(payload: Mapping[str, Any]) -> Keystroke:
+    return Keystroke(_snapshot(payload, manual=True))
+
+
+def _cycle(payload: Mapping[str, Any]) -> Cycle:
+    step = payload.get("step")
+    if not isinstance(step, int) or isinstance(step, bool):
+        raise Malformed("step: not an integer")
+    shown = _strings(payload.get("shown"), "shown")
+    return Cycle(_snapshot(payload, manual=False), step, shown)
+
+
+def _chunk(payload: Mapping[str, Any]) -> TextChunk:
+    lines = _strings(payload.get("lines"), "lines")
+    filename, filetype = _text(payload, "filename"), _text(payload, "filetype")
+    return TextChunk(lines, filename, filetype, _text(payload, "cwd"))
+
+
+def _enter(payload: Mapping[str, Any]) -> Enter:
+    return Enter(_text(payload, "filename"), _text(payload, "cwd"))
+
+
+_PARSERS: dict[str, Callable[[Mapping[str, Any]], Event]] = {
+    "keystroke": _keystroke,
+    "trigger": _trigger,
+    "cycle": _cycle,
+    "chunk": _chunk,
+    "enter": _enter,
+    "leave": lambda payload: Leave(),
+    "cancel": lambda payload: Cancel(),
+}
+
+
+def parse_event(
+    kind: Any, payload: Any, reject: Callable[[str], None] | None = None
+) -> Event | None:
+    """The typed event for (kind, payload), or None (why, told to ``reject``) if it is not one."""
+    parser = _PARSERS.get(kind) if isinstance(kind, str) else None
+    if parser is None:
+        reason = "unknown kind"
+    elif not isinstance(payload, Mapping):
+        reason = "payload is not a table"
+    else:
+        try:
+            return parser(payload)
+        except Malformed as err:
+            reason = str(err)
+    if reject is not None:
+        reject(f"event {kind!r}: {reason}")
+    return None
+
+
+# -- Python -> Lua -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ShowHint:
+    """``require('llama_nvim').show(hint)``: draw ``lines`` if the anchor still holds."""
+
+    buf: int
+    tick: int
+    row: int
+    col: int
+    lines: list[str]
+    after: str
+    tabstop: int
+    vcol: int
+    info: str  # after the hint's first line (show_info 2), else ""
+    status: str  # for the status line (show_info 1 and 2), else ""
+    hl_hint: str
+    hl_info: str
+
+    def to_lua(self) -> dict[str, Any]:
+        """The table the Lua side receives."""
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Notice:
+    """``require('llama_nvim').message(text, error)``: one message to the user."""
+
+    text: str
+    error: bool

@@ -1,0 +1,90 @@
+"""Sending one /infill request: counting it, logging it and reporting its problems."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from typing import Any
+
+from .client import InfillClient
+from .counters import Counters
+from .debuglog import DebugLog
+from .problems import ProblemReporter, ServerProblem, describe
+from .protocol import Completion
+from .render import Editor
+
+
+class Sender:
+    """Sends request bodies; tells the user of server trouble once, and of its end."""
+
+    def __init__(
+        self,
+        client: InfillClient,
+        counters: Counters,
+        editor: Editor,
+        log: DebugLog,
+        clock: Callable[[], float],
+        on_success: Callable[[], None],
+    ) -> None:
+        self._client = client
+        self._counters = counters
+        self._editor = editor
+        self._log = log
+        self._clock = clock
+        self._on_success = on_success
+        self._reporter = ProblemReporter()
+        # The full text of the last problem, for :LlamaStatus (messages shown
+        # while typing are cut to the command line's width).
+        self.last_problem = ""
+
+    def may_request(self) -> bool:
+        """False while backing off from a server that keeps failing."""
+        return self._reporter.may_request(self._clock())
+
+    async def send(self, body: dict[str, Any], *, quiet: bool = False) -> Completion | None:
+        """The server's completion, or None after a problem (reported unless ``quiet``)."""
+        self._counters.requests += 1
+        self._log.write(
+            "request",
+            background=quiet,
+            n_predict=body["n_predict"],
+            extra_chunks=len(body["input_extra"]),
+            prompt=body["prompt"],
+        )
+        try:
+            completion = await self._client.infill(body)
+        except asyncio.CancelledError:
+            self._log.write("cancelled")
+            self._counters.cancelled += 1
+            raise
+        except ServerProblem as problem:
+            self._failed(problem, quiet=quiet)
+            return None
+        if self._reporter.on_success():
+            self._editor.notify("llama.nvim: llama-server answers again", error=False)
+        self._on_success()
+        self._received(completion)
+        return completion
+
+    def _failed(self, problem: ServerProblem, *, quiet: bool) -> None:
+        self._log.write("problem", kind=problem.kind.value, detail=problem.detail)
+        self._counters.failed += 1
+        if quiet:
+            return  # background work: the user's own requests report problems
+        self.last_problem = describe(problem, self._client.endpoint)
+        if self._reporter.on_problem(problem, self._clock()):
+            self._editor.notify("llama.nvim: " + self.last_problem, error=True)
+
+    def _received(self, completion: Completion) -> None:
+        t = completion.timings
+        self._log.write(
+            "reply",
+            content=completion.content,
+            prompt_n=t.prompt_n,
+            cache_n=t.cache_n,
+            predicted_n=t.predicted_n,
+            ms=round(t.prompt_ms + t.predicted_ms, 1),
+        )
+        self._counters.prompt_n += t.prompt_n
+        self._counters.cache_n += t.cache_n
+        self._counters.sent_tokens += completion.tokens_evaluated

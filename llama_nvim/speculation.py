@@ -1,0 +1,103 @@
+"""Speculation: fetch, into the cache only, the suggestion for after this one is accepted."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+
+from .cache import SuggestionCache
+from .config import Config
+from .context import LocalContext, Snapshot, accepted_snapshot, before_is_whole, build_local_context
+from .filtering import suggestion_lines
+from .pipeline import Pipeline
+
+
+def _key(context: LocalContext) -> tuple[str, str, str]:
+    return (context.prefix, context.prompt, context.suffix)
+
+
+class Speculation:
+    """At most one background request, for the state after accepting the shown hint."""
+
+    def __init__(
+        self,
+        config: Config,
+        cache: SuggestionCache,
+        pipeline: Pipeline,
+    ) -> None:
+        self._config = config
+        self._cache = cache
+        self._scheduler = pipeline.scheduler
+        self._builder = pipeline.builder
+        self._sender = pipeline.sender
+        self._counters = pipeline.counters
+        self._projects = pipeline.projects
+        self._task: asyncio.Task[None] | None = None
+        self._key: tuple[str, str, str] | None = None
+        self._wanted = asyncio.Event()  # the user got there: skip the delay
+
+    @property
+    def task(self) -> asyncio.Task[None] | None:
+        """The speculative request, as last started."""
+        return self._task
+
+    def busy(self) -> bool:
+        """True while a speculative request runs."""
+        return self._task is not None and not self._task.done()
+
+    async def settle(self, context: LocalContext) -> bool:
+        """Make room for a user request; True if the speculation was for ``context``."""
+        task = self._task
+        if task is None or task.done():
+            return False
+        if self._key == _key(context):
+            self._wanted.set()
+            await asyncio.wait({task})
+            return True
+        self._scheduler.cancel(task)
+        return False
+
+    def start(self, snapshot: Snapshot, lines: list[str]) -> None:
+        """Speculate on ``lines`` (shown at ``snapshot``) being accepted."""
+        config = self._config
+        if not config.speculative or not config.max_cache_keys:
+            return
+        if len(lines) > 1 and not before_is_whole(snapshot):
+            # The line the cursor leaves was cut to max_line_bytes: we cannot
+            # know the text the editor will send for it after the accept.
+            return
+        after_accept = accepted_snapshot(
+            snapshot,
+            lines,
+            n_prefix=config.n_prefix,
+            max_prefix_bytes=config.max_prefix_bytes,
+            max_line_bytes=config.max_line_bytes,
+        )
+        context = build_local_context(after_accept)
+        if self._cache.get(context) is not None:
+            return
+        self._scheduler.cancel(self._task)
+        self._key = _key(context)
+        self._wanted = asyncio.Event()
+        self._task = asyncio.ensure_future(self._fetch(after_accept, context))
+
+    async def _fetch(self, snapshot: Snapshot, context: LocalContext) -> None:
+        if self._config.speculative_delay_ms:
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(
+                    self._wanted.wait(), self._config.speculative_delay_ms / 1000
+                )
+        await self._scheduler.quiet()
+        self._counters.speculative += 1
+        body = self._builder.body(
+            self._projects.current,
+            snapshot,
+            context,
+            t_max_predict_ms=self._config.t_max_predict_ms,
+        )
+        completion = await self._sender.send(body, quiet=True)
+        if completion is None:
+            return
+        lines = suggestion_lines(completion.content, snapshot)
+        if lines is not None:
+            self._cache.put(context, lines)

@@ -1,0 +1,274 @@
+"""One fixture stack for the engine's unit tests: a fake server, editor and clock.
+
+The fake llama-server is an httpx.MockTransport handler: it answers /infill,
+/tokenize and /props, records every body, counts the /infill requests in
+flight at once, and can hold requests on an asyncio.Event to play a slow
+server. Tests wait for the engine's tasks to finish (``settle``), never for
+time to pass; the engine's clock is a fake the tests move by hand. Token counts
+are text lengths (``CharTokens``) so budgets can be worked out by hand. Events
+go through the same parser as the Lua half's (``send``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import json
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+
+from llama_nvim.client import InfillClient
+from llama_nvim.config import Config
+from llama_nvim.context import Snapshot
+from llama_nvim.engine import Engine
+from llama_nvim.messages import Keystroke, parse_event
+from llama_nvim.render import RenderPlan
+from llama_nvim.tokens import TokenCounter
+
+ENDPOINT = "http://127.0.0.1:8012/infill"
+
+
+class FakeEditor:
+    """Records what the engine asks the editor to do."""
+
+    def __init__(self) -> None:
+        self.shown: list[RenderPlan] = []
+        self.hidden = 0
+        self.messages: list[tuple[str, bool]] = []
+
+    def show(self, plan: RenderPlan) -> None:
+        self.shown.append(plan)
+
+    def hide(self) -> None:
+        self.hidden += 1
+
+    def notify(self, message: str, *, error: bool) -> None:
+        self.messages.append((message, error))
+
+
+class Clock:
+    """The engine's clock, moved by the test."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+class CharTokens(TokenCounter):
+    """One token per character; never loads a tokenizer."""
+
+    def load(self) -> None:
+        pass
+
+    def count(self, text: str) -> int:
+        return len(text)
+
+
+def reply_to(prompt: str) -> str:
+    """The fake server's suggestion for a prompt (never what a test types next by accident)."""
+    return f"@{len(prompt)}"
+
+
+def ok(content: str, **fields: Any) -> httpx.Response:
+    """A successful /infill reply."""
+    data = {
+        "content": content,
+        "tokens_cached": 30,
+        "tokens_evaluated": 12,
+        "timings/prompt_n": 3,
+        "timings/prompt_ms": 1.0,
+        "timings/predicted_n": 2,
+        "timings/predicted_ms": 2.0,
+        "timings/cache_n": 27,
+    }
+    data.update(fields)
+    return httpx.Response(200, json=data)
+
+
+def refused(request: dict[str, Any]) -> httpx.Response:
+    raise httpx.ConnectError("[Errno 111] Connection refused")
+
+
+class FakeServer:
+    """A llama-server stand-in for httpx.MockTransport."""
+
+    def __init__(self) -> None:
+        self.bodies: list[dict[str, Any]] = []  # /infill bodies, in arrival order
+        self.tokenized: list[str] = []
+        self.props_asked = 0
+        self.n_ctx = 0  # 0: /props answers 404
+        self.active = 0
+        self.peak = 0
+        self.cancelled = 0
+        self.arrived = asyncio.Event()
+        # Requests for which ``hold`` is true wait for ``gate`` (open at first).
+        self.gate = asyncio.Event()
+        self.gate.set()
+        self.hold: Callable[[dict[str, Any]], bool] = lambda body: True
+        # Loop turns a request takes to close once cancelled (a real connection
+        # close yields to the loop: anyio's SocketStream.aclose awaits sleep(0)).
+        self.close_turns = 2
+        self.answer: Callable[[dict[str, Any]], httpx.Response] = lambda body: ok(
+            reply_to(body["prompt"])
+        )
+        self.tokens_for: Callable[[str], int] | None = len  # None: /tokenize 404s
+
+    def hold_when(self, hold: Callable[[dict[str, Any]], bool]) -> asyncio.Event:
+        """Hold the requests ``hold`` picks until the returned gate is set."""
+        self.hold = hold
+        self.gate = asyncio.Event()
+        return self.gate
+
+    async def handle(self, request: httpx.Request) -> httpx.Response:
+        path = request.url.path
+        if path == "/props":
+            self.props_asked += 1
+            if not self.n_ctx:
+                return httpx.Response(404, json={"error": {"code": 404, "message": "Not Found"}})
+            return httpx.Response(200, json={"default_generation_settings": {"n_ctx": self.n_ctx}})
+        if path == "/tokenize":
+            content = json.loads(request.content)["content"]
+            self.tokenized.append(content)
+            if self.tokens_for is None:
+                return httpx.Response(404, json={"error": {"message": "Not Found"}})
+            return httpx.Response(200, json={"tokens": [1] * self.tokens_for(content)})
+        assert path == "/infill", path
+        return await self._infill(json.loads(request.content))
+
+    async def _infill(self, body: dict[str, Any]) -> httpx.Response:
+        self.bodies.append(body)
+        self.active += 1
+        self.peak = max(self.peak, self.active)
+        try:
+            self.arrived.set()
+            if self.hold(body):
+                await self.gate.wait()
+            return self.answer(body)
+        except asyncio.CancelledError:
+            self.cancelled += 1
+            raise
+        finally:
+            try:
+                # (a second cancel may cut the close short; it still ends)
+                for _ in range(self.close_turns):
+                    await asyncio.sleep(0)  # one loop turn, not a timed wait
+            finally:
+                self.active -= 1
+
+    async def next_request(self) -> dict[str, Any]:
+        """Wait until a request reaches the server; return its body."""
+        await asyncio.wait_for(self.arrived.wait(), 5)  # a bound, should the engine hang
+        self.arrived.clear()
+        return self.bodies[-1]
+
+    def prompts(self) -> list[str]:
+        """The prompts of the completion requests (not priming)."""
+        return [body["prompt"] for body in self.bodies if body["n_predict"]]
+
+    def primes(self) -> list[dict[str, Any]]:
+        """The priming requests."""
+        return [body for body in self.bodies if body["n_predict"] == 0]
+
+
+def make_config(**options: Any) -> Config:
+    """No debounce, and no speculation unless asked for (then with no delay)."""
+    base = Config(debounce_ms=0, speculative=False, speculative_delay_ms=0)
+    return dataclasses.replace(base, **options)
+
+
+def make_engine(
+    server: FakeServer, config: Config | None = None, clock: Clock | None = None, **kwargs: Any
+) -> tuple[Engine, FakeEditor]:
+    """An engine talking to ``server``, drawing on a FakeEditor."""
+    editor = FakeEditor()
+    client = InfillClient(ENDPOINT, transport=httpx.MockTransport(server.handle))
+    engine = Engine(
+        config or make_config(),
+        editor,
+        client,
+        clock=clock or Clock(),
+        tokens=CharTokens(),
+        **kwargs,
+    )
+    return engine, editor
+
+
+def send(engine: Engine, kind: str, payload: dict[str, Any] | None = None) -> None:
+    """Hand the engine one event as the Lua half would send it."""
+    event = parse_event(kind, payload if payload is not None else {})
+    assert event is not None, (kind, payload)
+    engine.handle(event)
+
+
+def snapshot_of(payload: dict[str, Any]) -> Snapshot:
+    """The Snapshot a keystroke payload carries."""
+    event = parse_event("keystroke", payload)
+    assert isinstance(event, Keystroke), payload
+    return event.snapshot
+
+
+def event(
+    before: str = "x = ",
+    after: str = "",
+    *,
+    above: tuple[str, ...] = ("def f():",),
+    below: tuple[str, ...] = (),
+    tick: int = 1,
+    manual: bool = False,
+    filename: str = "/nowhere/m.py",
+    filetype: str = "python",
+    cwd: str = "/nowhere",
+) -> dict[str, Any]:
+    """A keystroke payload at the end of ``before``."""
+    return {
+        "buf": 1,
+        "tick": tick,
+        "row": len(above),
+        "col": len(before.encode("utf-8", "surrogateescape")),
+        "above": list(above),
+        "before": before,
+        "after": after,
+        "below": list(below),
+        "filename": filename,
+        "filetype": filetype,
+        "cwd": cwd,
+        "vcol": len(before),
+        "tabstop": 8,
+        "manual": manual,
+    }
+
+
+async def settle() -> None:
+    """Wait until every task but this one has finished; re-raise any that failed."""
+    current = asyncio.current_task()
+    while True:
+        others = {task for task in asyncio.all_tasks() if task is not current}
+        if not others:
+            return
+        done, pending = await asyncio.wait(others, timeout=5)
+        assert not pending, f"tasks still pending after 5 s: {pending}"
+        for task in done:
+            if task.cancelled() or task.exception() is None or _wait_for_inner(task):
+                continue
+            raise AssertionError(f"engine task failed: {task.exception()!r}")
+
+
+def _wait_for_inner(task: asyncio.Task[Any]) -> bool:
+    """The task asyncio.wait_for wraps the client's exchange in: its awaiter handles it."""
+    return getattr(task.get_coro(), "__qualname__", "") == "InfillClient._exchange"
+
+
+async def turns(n: int) -> None:
+    """Let the event loop run ``n`` iterations (no timed wait)."""
+    for _ in range(n):
+        await asyncio.sleep(0)
+
+
+async def finish(engine: Engine) -> None:
+    """Settle, then close the engine."""
+    await settle()
+    await engine.close()
