@@ -14,7 +14,6 @@ from .context import LocalContext, clean_text
 RESPONSE_FIELDS = (
     "content",
     "stop",  # marks the last event of a streamed reply
-    "stop_type",
     "truncated",
     "tokens_cached",
     "tokens_evaluated",
@@ -58,7 +57,6 @@ class Completion:
     tokens_cached: int = 0
     tokens_evaluated: int = 0
     truncated: bool = False
-    stop_type: str = ""
 
 
 def build_infill_body(
@@ -165,7 +163,6 @@ def parse_completion(data: Any) -> Completion:
         tokens_cached=int(_number(data.get("tokens_cached"))),
         tokens_evaluated=int(_number(data.get("tokens_evaluated"))),
         truncated=data.get("truncated") is True,
-        stop_type=str(data.get("stop_type") or ""),
     )
 
 

@@ -15,6 +15,7 @@ import asyncio
 import dataclasses
 import json
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -272,3 +273,36 @@ async def finish(engine: Engine) -> None:
     """Settle, then close the engine."""
     await settle()
     await engine.close()
+
+
+def chunk_lines(tag: str) -> list[str]:
+    """Three lines whose words no other tag shares."""
+    return [f"{tag}_{i} = {tag}{i}()" for i in range(3)]
+
+
+def chunk_text(tag: str) -> str:
+    """The text a chunk of ``chunk_lines(tag)`` holds."""
+    return "".join(f"{line}\n" for line in chunk_lines(tag))
+
+
+def chunk_event(path: str, tag: str, *, filetype: str = "python") -> dict[str, Any]:
+    """A chunk payload of ``chunk_lines(tag)`` from ``path``."""
+    return {"lines": chunk_lines(tag), "filename": path, "filetype": filetype, "cwd": "/nowhere"}
+
+
+def names(body: dict[str, Any]) -> list[str]:
+    """The file names of a body's extra context, in order."""
+    return [extra["filename"] for extra in body["input_extra"]]
+
+
+def in_project(root: Path, name: str) -> str:
+    """A file name inside a project root."""
+    return str(root / name)
+
+
+def admit_all(engine: Engine, paths_and_tags: list[tuple[str, str]]) -> None:
+    """Offer one chunk per (path, tag) and admit them all into the ring."""
+    for path, tag in paths_and_tags:
+        send(engine, "chunk", chunk_event(path, tag))
+    while engine.ring.admit_one() is not None:
+        pass

@@ -98,7 +98,7 @@ def test_body_is_json_serialisable_and_round_trips() -> None:
 def test_parse_completion_reads_flattened_timings_as_response_fields_returns_them() -> None:
     data = {
         "content": "urn 1",
-        "stop_type": "eos",
+        "stop_type": "eos",  # not asked for, not read
         "truncated": False,
         "tokens_cached": 30,
         "tokens_evaluated": 12,
@@ -114,7 +114,6 @@ def test_parse_completion_reads_flattened_timings_as_response_fields_returns_the
         tokens_cached=30,
         tokens_evaluated=12,
         truncated=False,
-        stop_type="eos",
     )
 
 

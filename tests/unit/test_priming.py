@@ -1,0 +1,349 @@
+"""The ring's idle-time admission and priming, and gathering chunks, driven through the engine.
+
+The fixtures (fake server, editor, clock) are tests/unit/engine_fixture.py's.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+
+import pytest
+
+from llama_nvim.engine import Engine
+from llama_nvim.priming import IDLE_AFTER_S
+from tests.unit.engine_fixture import (
+    Clock,
+    FakeEditor,
+    FakeServer,
+    admit_all,
+    chunk_event,
+    chunk_lines,
+    chunk_text,
+    event,
+    finish,
+    in_project,
+    make_config,
+    make_engine,
+    names,
+    send,
+    settle,
+)
+
+# -- priming -------------------------------------------------------------------------------
+
+
+def test_priming_sends_n_predict_zero_with_the_current_projects_chunks(
+    projects: tuple[Path, Path],
+) -> None:
+    a, b = projects
+
+    async def main() -> tuple[Engine, FakeServer]:
+        server = FakeServer()
+        engine, _ = make_engine(server)
+        engine.n_ctx = 8192
+        send(engine, "enter", {"filename": in_project(a, "main.py"), "cwd": "/"})
+        send(engine, "chunk", chunk_event(in_project(a, "one.py"), "a1"))
+        send(engine, "chunk", chunk_event(in_project(b, "other.py"), "b1"))
+        send(engine, "chunk", chunk_event(in_project(a, "pkg/two.py"), "a2"))
+        for _ in range(3):
+            await engine.priming.admit_and_prime()
+        await finish(engine)
+        return engine, server
+
+    engine, server = asyncio.run(main())
+    # every admitted chunk is measured; only project a's admissions prime
+    assert server.tokenized == [chunk_text("a1"), chunk_text("b1"), chunk_text("a2")]
+    first, second = server.primes()
+    assert len(server.bodies) == 2
+    assert names(first) == ["one.py"]
+    assert names(second) == ["one.py", "pkg/two.py"]
+    assert [extra["text"] for extra in second["input_extra"]] == [
+        chunk_text("a1"),
+        chunk_text("a2"),
+    ]
+    for body in (first, second):
+        assert body["n_predict"] == 0
+        assert body["prompt"] == body["input_prefix"] == body["input_suffix"] == ""
+        assert body["samplers"] == []
+        assert body["cache_prompt"] is True
+    assert engine.counters.primes == 2
+    assert engine.counters.user_requests == 0
+    assert len(engine.ring.chunks()) == 3
+
+
+def test_priming_serves_the_project_of_the_buffer_entered_last(
+    projects: tuple[Path, Path],
+) -> None:
+    a, b = projects
+
+    async def main() -> FakeServer:
+        server = FakeServer()
+        engine, _ = make_engine(server)
+        engine.n_ctx = 8192
+        send(engine, "chunk", chunk_event(in_project(a, "one.py"), "a1"))
+        send(engine, "chunk", chunk_event(in_project(b, "two.py"), "b1"))
+        send(engine, "enter", {"filename": in_project(b, "x.py"), "cwd": "/"})
+        await engine.priming.admit_and_prime()  # a's chunk: no priming for b
+        assert server.bodies == []
+        await engine.priming.admit_and_prime()
+        await finish(engine)
+        return server
+
+    (prime,) = asyncio.run(main()).primes()
+    assert names(prime) == ["two.py"]
+
+
+def test_nothing_is_primed_before_a_buffer_is_entered(projects: tuple[Path, Path]) -> None:
+    a, _ = projects
+
+    async def main() -> FakeServer:
+        server = FakeServer()
+        engine, _ = make_engine(server)
+        engine.n_ctx = 8192
+        send(engine, "chunk", chunk_event(in_project(a, "one.py"), "a1"))
+        await engine.priming.admit_and_prime()
+        await finish(engine)
+        return server
+
+    server = asyncio.run(main())
+    assert server.bodies == []
+    assert server.tokenized == [chunk_text("a1")]
+
+
+def test_the_request_after_priming_starts_with_the_same_extra_context(
+    projects: tuple[Path, Path],
+) -> None:
+    a, _ = projects
+    file_a = in_project(a, "main.py")
+
+    async def main() -> FakeServer:
+        server = FakeServer()
+        engine, _ = make_engine(server)
+        engine.n_ctx = 8192
+        send(engine, "enter", {"filename": file_a, "cwd": "/"})
+        send(engine, "chunk", chunk_event(in_project(a, "one.py"), "a1"))
+        send(engine, "chunk", chunk_event(in_project(a, "two.py"), "a2"))
+        await engine.priming.admit_and_prime()
+        await engine.priming.admit_and_prime()
+        send(engine, "keystroke", event("x = ", filename=file_a))
+        await finish(engine)
+        return server
+
+    server = asyncio.run(main())
+    prime = server.primes()[-1]
+    (request,) = [body for body in server.bodies if body["n_predict"]]
+    assert request["input_extra"] == prime["input_extra"]
+    assert names(request) == ["one.py", "two.py"]
+
+
+def test_priming_after_typing_sends_what_a_request_from_there_sends(
+    projects: tuple[Path, Path],
+) -> None:
+    # The chunk the local context covers is left out of requests; priming it
+    # anyway would put it back in the middle of the server's cache on every
+    # admission. The far suffix comes along, so the next request reuses it too.
+    a, _ = projects
+    file_a = in_project(a, "main.py")
+    below = tuple(f"line_{i} = {i}" for i in range(12))
+
+    async def main() -> FakeServer:
+        server = FakeServer()
+        engine, _ = make_engine(server)
+        engine.n_ctx = 8192
+        send(engine, "enter", {"filename": file_a, "cwd": "/"})
+        admit_all(engine, [(in_project(a, "one.py"), "a1"), (in_project(a, "two.py"), "a2")])
+        typing = event("x = ", above=tuple(chunk_lines("a1")), below=below, filename=file_a)
+        send(engine, "keystroke", typing)
+        await settle()
+        send(engine, "chunk", chunk_event(in_project(a, "three.py"), "a3"))
+        await engine.priming.admit_and_prime()
+        send(engine, "keystroke", {**typing, "tick": 2, "before": "x = y", "col": 5})
+        await finish(engine)
+        return server
+
+    server = asyncio.run(main())
+    first, last = [body for body in server.bodies if body["n_predict"]]
+    (prime,) = server.primes()
+    assert names(first) == ["two.py", "main.py"]  # one.py is what the cursor sees
+    assert names(prime) == names(last) == ["two.py", "three.py", "main.py"]
+    assert prime["input_extra"] == last["input_extra"]
+    assert prime["input_extra"][-1]["text"] == "".join(f"{x}\n" for x in below[3:])
+
+
+def test_no_priming_while_disabled(projects: tuple[Path, Path]) -> None:
+    a, _ = projects
+
+    async def main() -> tuple[Engine, FakeServer]:
+        server = FakeServer()
+        engine, _ = make_engine(server)
+        engine.n_ctx = 8192
+        send(engine, "enter", {"filename": in_project(a, "m.py"), "cwd": "/"})
+        send(engine, "chunk", chunk_event(in_project(a, "one.py"), "a1"))
+        engine.set_enabled(False)
+        await engine.priming.admit_and_prime()
+        await finish(engine)
+        return engine, server
+
+    engine, server = asyncio.run(main())
+    assert server.bodies == []
+    assert len(engine.ring.chunks()) == 1  # still gathered: it serves once enabled
+
+
+def test_no_priming_until_the_context_size_is_known(projects: tuple[Path, Path]) -> None:
+    a, _ = projects
+
+    async def main() -> FakeServer:
+        server = FakeServer()
+        engine, _ = make_engine(server)
+        send(engine, "enter", {"filename": in_project(a, "m.py"), "cwd": "/"})
+        send(engine, "chunk", chunk_event(in_project(a, "one.py"), "a1"))
+        await engine.priming.admit_and_prime()
+        await finish(engine)
+        return server
+
+    assert asyncio.run(main()).bodies == []
+
+
+def test_priming_goes_ahead_when_tokenize_is_unavailable(projects: tuple[Path, Path]) -> None:
+    a, _ = projects
+
+    async def main() -> tuple[Engine, FakeServer]:
+        server = FakeServer()
+        server.tokens_for = None
+        engine, editor = make_engine(server)
+        engine.n_ctx = 8192
+        send(engine, "enter", {"filename": in_project(a, "m.py"), "cwd": "/"})
+        send(engine, "chunk", chunk_event(in_project(a, "one.py"), "a1"))
+        await engine.priming.admit_and_prime()
+        await finish(engine)
+        assert editor.messages == []
+        return engine, server
+
+    engine, server = asyncio.run(main())
+    assert len(server.primes()) == 1
+    assert engine.builder.token_scale == 1.0
+
+
+def test_the_ring_admits_only_while_the_user_is_idle(projects: tuple[Path, Path]) -> None:
+    a, _ = projects
+    file_a = in_project(a, "m.py")
+
+    async def main() -> tuple[Engine, FakeServer]:
+        server = FakeServer()
+        clock = Clock()
+        engine, _ = make_engine(server, make_config(ring_update_ms=10), clock)
+        engine.n_ctx = 8192
+        engine.start()
+        send(engine, "keystroke", event("x = ", filename=file_a))  # in insert mode, typing
+        send(engine, "chunk", chunk_event(in_project(a, "one.py"), "a1"))
+        for _ in range(5):
+            await asyncio.sleep(0.012)  # ring ticks pass while the user types
+        assert engine.ring.queued == 1
+        clock.now = IDLE_AFTER_S + 0.1
+        for _ in range(500):
+            if server.primes():
+                break
+            await asyncio.sleep(0.002)
+        await engine.close()
+        await settle()
+        return engine, server
+
+    engine, server = asyncio.run(main())
+    assert engine.ring.queued == 0
+    assert [names(body) for body in server.primes()] == [["one.py"]]
+
+
+# -- gathering and privacy -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("filename", "filetype"),
+    [
+        ("/nowhere/.env", "sh"),
+        ("/nowhere/config/prod.env", ""),
+        ("/home/u/.ssh/config", "sshconfig"),
+        ("/home/u/.aws/credentials", ""),
+        ("/nowhere/certs/server.key", ""),
+        ("/nowhere/secret.txt", "secretft"),
+    ],
+)
+def test_chunks_of_excluded_files_never_reach_the_ring(filename: str, filetype: str) -> None:
+    engine, _ = make_engine(FakeServer(), make_config(disabled_filetypes=("secretft",)))
+    send(engine, "chunk", chunk_event(filename, "s0", filetype=filetype))
+    assert engine.ring.queued == 0
+    assert engine.ring.chunks() == []
+    assert engine.counters.chunks_offered == 0
+
+
+def test_excluded_text_never_reaches_a_request(projects: tuple[Path, Path]) -> None:
+    a, _ = projects
+    secret = {
+        "lines": ["API_KEY=hunter2", "DB_PASSWORD=swordfish", "TOKEN=abc123"],
+        "filename": in_project(a, ".env"),
+        "filetype": "sh",
+        "cwd": "/",
+    }
+
+    async def main() -> tuple[Engine, FakeServer]:
+        server = FakeServer()
+        engine, _ = make_engine(server, make_config(speculative=True))
+        engine.n_ctx = 8192
+        send(engine, "enter", {"filename": in_project(a, "m.py"), "cwd": "/"})
+        send(engine, "chunk", secret)
+        send(engine, "chunk", secret)
+        send(engine, "chunk", chunk_event(in_project(a, "ok.py"), "k0"))
+        send(engine, "keystroke", event("x = ", filename=in_project(a, "m.py")))
+        await settle()
+        await engine.priming.admit_and_prime()
+        await engine.priming.admit_and_prime()
+        # typing in the secret file itself asks nothing, even by hand
+        send(
+            engine, "keystroke", event("PASS=", tick=2, manual=True, filename=in_project(a, ".env"))
+        )
+        await finish(engine)
+        return engine, server
+
+    engine, server = asyncio.run(main())
+    everything = json.dumps(server.bodies) + json.dumps(server.tokenized)
+    for word in ("hunter2", "swordfish", "abc123", "PASS=", ".env"):
+        assert word not in everything
+    assert [c.filename for c in engine.ring.chunks()] == ["ok.py"]
+    assert len(server.primes()) == 1
+
+
+def test_a_ring_of_zero_chunks_gathers_nothing_and_reports_no_ring() -> None:
+    async def main() -> tuple[Engine, FakeEditor, FakeServer]:
+        server = FakeServer()
+        engine, editor = make_engine(server, make_config(ring_n_chunks=0))
+        engine.n_ctx = 8192
+        send(engine, "chunk", chunk_event("/nowhere/c0.py", "c0"))
+        await engine.priming.admit_and_prime()
+        send(engine, "keystroke", event())
+        await finish(engine)
+        return engine, editor, server
+
+    engine, editor, server = asyncio.run(main())
+    assert engine.ring.queued == 0
+    assert engine.counters.chunks_offered == 0
+    assert [names(body) for body in server.bodies] == [[]]
+    assert "ring" not in editor.shown[0].info
+
+
+def test_the_info_text_reports_the_ring_of_the_current_project(
+    projects: tuple[Path, Path],
+) -> None:
+    a, b = projects
+
+    async def main() -> FakeEditor:
+        server = FakeServer()
+        engine, editor = make_engine(server, make_config(ring_n_chunks=4))
+        admit_all(engine, [(in_project(a, "a0.py"), "a0"), (in_project(b, "b0.py"), "b0")])
+        send(engine, "chunk", chunk_event(in_project(a, "a1.py"), "a1"))
+        send(engine, "keystroke", event(filename=in_project(a, "m.py")))
+        await finish(engine)
+        return editor
+
+    (plan,) = asyncio.run(main()).shown
+    assert plan.info.endswith("ring 1/4, queued 1, evicted 0, extra 0 tok")

@@ -1,0 +1,164 @@
+"""scheduler.Scheduler: sequence numbers, supersede, cancel-once, waiting for closes.
+
+No server and no clock: the tasks are plain coroutines, and the tests move the
+event loop on by turns (``asyncio.sleep(0)``), never by time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from llama_nvim.scheduler import Scheduler
+from tests.unit.engine_fixture import turns
+
+
+class Request:
+    """A request that, once cancelled, takes ``close_turns`` loop turns to close."""
+
+    def __init__(self, close_turns: int = 3) -> None:
+        self.close_turns = close_turns
+        self.started = asyncio.Event()
+        self.cancels = 0
+        self.closed = False
+
+    async def run(self) -> None:
+        self.started.set()
+        try:
+            await asyncio.Event().wait()  # a reply that never comes
+        except asyncio.CancelledError:
+            self.cancels += 1
+            for _ in range(self.close_turns):
+                try:
+                    await asyncio.sleep(0)
+                except asyncio.CancelledError:  # a second cancel cuts the close short
+                    self.cancels += 1
+                    raise
+            self.closed = True
+            raise
+
+
+def test_a_new_event_makes_every_earlier_reply_stale() -> None:
+    scheduler = Scheduler()
+    first = scheduler.supersede()
+    assert scheduler.is_current(first)
+    second = scheduler.supersede()
+    assert second > first
+    assert not scheduler.is_current(first)
+    assert scheduler.is_current(second)
+
+
+def test_superseding_cancels_the_running_task() -> None:
+    async def main() -> tuple[Request, bool, bool]:
+        scheduler = Scheduler()
+        request = Request()
+        task = scheduler.run(request.run())
+        await request.started.wait()
+        busy_before = scheduler.busy()
+        scheduler.supersede()
+        await asyncio.wait({task})
+        return request, busy_before, scheduler.busy()
+
+    request, busy_before, busy_after = asyncio.run(main())
+    assert busy_before
+    assert not busy_after
+    assert request.cancels == 1
+    assert request.closed
+
+
+def test_a_task_is_cancelled_once_so_its_connection_closes_cleanly() -> None:
+    async def main() -> Request:
+        scheduler = Scheduler()
+        request = Request(close_turns=5)
+        task = scheduler.run(request.run())
+        await request.started.wait()
+        scheduler.supersede()
+        await turns(1)  # the task is closing now
+        scheduler.cancel(task)  # e.g. a speculation settling, or another keystroke
+        scheduler.supersede()
+        await asyncio.wait({task})
+        return request
+
+    request = asyncio.run(main())
+    assert request.cancels == 1
+    assert request.closed
+
+
+def test_quiet_waits_until_every_cancelled_request_has_closed() -> None:
+    async def main() -> tuple[bool, bool]:
+        scheduler = Scheduler()
+        request = Request(close_turns=5)
+        scheduler.run(request.run())
+        await request.started.wait()
+        scheduler.supersede()
+        closed_at_once = request.closed
+        await scheduler.quiet()
+        return closed_at_once, request.closed
+
+    closed_at_once, closed_after_quiet = asyncio.run(main())
+    assert not closed_at_once
+    assert closed_after_quiet
+
+
+def test_quiet_returns_at_once_when_nothing_is_closing() -> None:
+    async def main() -> None:
+        scheduler = Scheduler()
+        await asyncio.wait_for(scheduler.quiet(), 5)  # a bound, should it hang
+
+    asyncio.run(main())
+
+
+def test_a_closing_task_waiting_for_quiet_does_not_wait_for_itself() -> None:
+    async def main() -> bool:
+        scheduler = Scheduler()
+        done = asyncio.Event()
+
+        async def closing() -> None:
+            try:
+                await asyncio.Event().wait()
+            except asyncio.CancelledError:
+                await scheduler.quiet()  # would deadlock if it waited for itself
+                done.set()
+                raise
+
+        task = scheduler.run(closing())
+        await turns(1)
+        scheduler.supersede()
+        await asyncio.wait({task}, timeout=5)
+        return done.is_set()
+
+    assert asyncio.run(main())
+
+
+def test_cancelling_a_finished_task_or_none_does_nothing() -> None:
+    async def main() -> bool:
+        scheduler = Scheduler()
+
+        async def quick() -> None:
+            pass
+
+        task = scheduler.run(quick())
+        await task
+        scheduler.cancel(task)
+        scheduler.cancel(None)
+        await asyncio.wait_for(scheduler.quiet(), 5)
+        return task.cancelled()
+
+    assert not asyncio.run(main())
+
+
+def test_the_last_task_run_is_the_one_the_next_event_cancels() -> None:
+    async def main() -> tuple[int, int]:
+        scheduler = Scheduler()
+        older, newer = Request(close_turns=0), Request(close_turns=0)
+        old_task = scheduler.run(older.run())
+        new_task = scheduler.run(newer.run())
+        await asyncio.gather(older.started.wait(), newer.started.wait())
+        assert scheduler.task is new_task
+        scheduler.supersede()
+        await asyncio.wait({new_task})
+        cancels = (older.cancels, newer.cancels)
+        old_task.cancel()  # clean-up
+        await asyncio.wait({old_task})
+        return cancels
+
+    assert asyncio.run(main()) == (0, 1)
