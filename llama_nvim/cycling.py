@@ -12,7 +12,7 @@ from .context import LocalContext, Snapshot, build_local_context
 from .debuglog import DebugLog
 from .filtering import suggestion_lines
 from .messages import Cycle
-from .pipeline import Pipeline
+from .pipeline import Pipeline, Stage
 from .render import Editor, InfoFigures
 
 # Requests for another suggestion before saying there is none.
@@ -21,7 +21,7 @@ _ALTERNATIVE_TRIES = 3
 Show = Callable[[Snapshot, list[str], InfoFigures], None]
 
 
-class Cycling:
+class Cycling(Stage):
     """What next/previous cycle through, and the requests for more."""
 
     def __init__(
@@ -35,15 +35,10 @@ class Cycling:
         show: Show,
         ring_info: Callable[[], str],
     ) -> None:
-        self._config = config
+        super().__init__(config, pipeline)
         self._editor = editor
         self._log = log
         self._cache = cache
-        self._scheduler = pipeline.scheduler
-        self._builder = pipeline.builder
-        self._sender = pipeline.sender
-        self._counters = pipeline.counters
-        self._projects = pipeline.projects
         self._show = show
         self._ring_info = ring_info
         self._alternatives: Alternatives | None = None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from .config import Config
 from .counters import Counters
 from .projects import Projects
 from .request_builder import RequestBuilder
@@ -20,3 +21,15 @@ class Pipeline:
     sender: Sender
     counters: Counters
     projects: Projects
+
+
+class Stage:
+    """Base of the parts that send through the pipeline (speculation, priming, cycling)."""
+
+    def __init__(self, config: Config, pipeline: Pipeline) -> None:
+        self._config = config
+        self._scheduler = pipeline.scheduler
+        self._builder = pipeline.builder
+        self._sender = pipeline.sender
+        self._counters = pipeline.counters
+        self._projects = pipeline.projects

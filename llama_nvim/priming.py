@@ -14,7 +14,7 @@ from collections.abc import Callable
 
 from .client import InfillClient
 from .config import Config
-from .pipeline import Pipeline
+from .pipeline import Pipeline, Stage
 from .problems import ServerProblem
 from .ring import Chunk, Ring
 from .tokens import TokenCounter
@@ -23,7 +23,7 @@ from .tokens import TokenCounter
 IDLE_AFTER_S = 3.0
 
 
-class Priming:
+class Priming(Stage):
     """Admission and priming, done while nobody waits for the server."""
 
     def __init__(
@@ -37,15 +37,10 @@ class Priming:
         clock: Callable[[], float],
         enabled: Callable[[], bool],
     ) -> None:
-        self._config = config
+        super().__init__(config, pipeline)
         self._ring = ring
-        self._builder = pipeline.builder
-        self._scheduler = pipeline.scheduler
-        self._sender = pipeline.sender
         self._client = client
         self._tokens = tokens
-        self._counters = pipeline.counters
-        self._projects = pipeline.projects
         self._clock = clock
         self._enabled = enabled
         self._in_insert = False

@@ -9,14 +9,14 @@ from .cache import SuggestionCache
 from .config import Config
 from .context import LocalContext, Snapshot, accepted_snapshot, before_is_whole, build_local_context
 from .filtering import suggestion_lines
-from .pipeline import Pipeline
+from .pipeline import Pipeline, Stage
 
 
 def _key(context: LocalContext) -> tuple[str, str, str]:
     return (context.prefix, context.prompt, context.suffix)
 
 
-class Speculation:
+class Speculation(Stage):
     """At most one background request, for the state after accepting the shown hint."""
 
     def __init__(
@@ -25,13 +25,8 @@ class Speculation:
         cache: SuggestionCache,
         pipeline: Pipeline,
     ) -> None:
-        self._config = config
+        super().__init__(config, pipeline)
         self._cache = cache
-        self._scheduler = pipeline.scheduler
-        self._builder = pipeline.builder
-        self._sender = pipeline.sender
-        self._counters = pipeline.counters
-        self._projects = pipeline.projects
         self._task: asyncio.Task[None] | None = None
         self._key: tuple[str, str, str] | None = None
         self._wanted = asyncio.Event()  # the user got there: skip the delay
