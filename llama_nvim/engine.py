@@ -5,9 +5,9 @@ A keystroke (messages.py) becomes a Snapshot, the Snapshot a local context
 by a request the scheduler lets run (scheduler.py), built by request_builder.py
 with the ring's extra context and sent by sender.py; the reply is filtered
 (filtering.py) and turned into a RenderPlan (render.py) for the editor.
-Around that: speculation.py fetches the next suggestion ahead, priming.py
-feeds the ring while the user is idle. Nothing here blocks: all waiting
-happens in asyncio tasks.
+Around that: speculation.py fetches the next suggestion ahead, cycling.py
+serves the next / previous keys, priming.py feeds the ring while the user is
+idle. Nothing here blocks: all waiting happens in asyncio tasks.
 """
 
 from __future__ import annotations
