@@ -177,10 +177,6 @@ class Ring:
         self.last_extra_tokens = sum(c.tokens for c in chunks)
         return chunks
 
-    def chunks(self) -> list[Chunk]:
-        """Everything in the ring, oldest first."""
-        return list(self._ring)
-
     def state(self, project: str | None = None) -> RingState:
         """Fill, queue and evictions (fill counted for ``project`` if given)."""
         held: Iterable[Chunk] = (

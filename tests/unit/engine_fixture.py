@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import json
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -26,6 +27,7 @@ from llama_nvim.context import Snapshot
 from llama_nvim.engine import Engine
 from llama_nvim.messages import Keystroke, parse_event
 from llama_nvim.render import RenderPlan
+from llama_nvim.ring import Chunk, Ring
 from llama_nvim.tokens import TokenCounter
 
 ENDPOINT = "http://127.0.0.1:8012/infill"
@@ -306,3 +308,8 @@ def admit_all(engine: Engine, paths_and_tags: list[tuple[str, str]]) -> None:
         send(engine, "chunk", chunk_event(path, tag))
     while engine.ring.admit_one() is not None:
         pass
+
+
+def held(ring: Ring, project: str = "/nowhere") -> list[Chunk]:
+    """The ring's chunks of ``project``, oldest first (no budget leaves any out)."""
+    return ring.extra_for(project, sys.maxsize)

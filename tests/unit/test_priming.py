@@ -23,6 +23,7 @@ from tests.unit.engine_fixture import (
     chunk_text,
     event,
     finish,
+    held,
     in_project,
     make_config,
     make_engine,
@@ -70,7 +71,7 @@ def test_priming_sends_n_predict_zero_with_the_current_projects_chunks(
         assert body["cache_prompt"] is True
     assert engine.counters.primes == 2
     assert engine.counters.user_requests == 0
-    assert len(engine.ring.chunks()) == 3
+    assert engine.ring.state().chunks == 3
 
 
 def test_priming_serves_the_project_of_the_buffer_entered_last(
@@ -188,7 +189,7 @@ def test_no_priming_while_disabled(projects: tuple[Path, Path]) -> None:
 
     engine, server = asyncio.run(main())
     assert server.bodies == []
-    assert len(engine.ring.chunks()) == 1  # still gathered: it serves once enabled
+    assert engine.ring.state().chunks == 1  # still gathered: it serves once enabled
 
 
 def test_no_priming_until_the_context_size_is_known(projects: tuple[Path, Path]) -> None:
@@ -273,7 +274,7 @@ def test_chunks_of_excluded_files_never_reach_the_ring(filename: str, filetype: 
     engine, _ = make_engine(FakeServer(), make_config(disabled_filetypes=("secretft",)))
     send(engine, "chunk", chunk_event(filename, "s0", filetype=filetype))
     assert engine.ring.queued == 0
-    assert engine.ring.chunks() == []
+    assert engine.ring.state().chunks == 0
     assert engine.counters.chunks_offered == 0
 
 
@@ -309,7 +310,8 @@ def test_excluded_text_never_reaches_a_request(projects: tuple[Path, Path]) -> N
     everything = json.dumps(server.bodies) + json.dumps(server.tokenized)
     for word in ("hunter2", "swordfish", "abc123", "PASS=", ".env"):
         assert word not in everything
-    assert [c.filename for c in engine.ring.chunks()] == ["ok.py"]
+    assert engine.ring.state().chunks == 1
+    assert [c.filename for c in held(engine.ring, str(a))] == ["ok.py"]
     assert len(server.primes()) == 1
 
 

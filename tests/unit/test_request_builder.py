@@ -22,6 +22,7 @@ from tests.unit.engine_fixture import (
     chunk_lines,
     event,
     finish,
+    held,
     in_project,
     make_config,
     make_engine,
@@ -56,7 +57,7 @@ def budget_engine(
     engine, _ = make_engine(FakeServer(), config)
     engine.projects.current = "/nowhere"
     admit_all(engine, [(f"/nowhere/c{i}.py", f"c{i}") for i in range(n_chunks)])
-    costs = {chunk.tokens for chunk in engine.ring.chunks()}
+    costs = {chunk.tokens for chunk in held(engine.ring)}
     assert len(costs) == 1
     return engine, costs.pop()
 
@@ -118,7 +119,7 @@ def test_the_budget_is_used_in_the_request_body() -> None:
         server = FakeServer()
         engine, _ = make_engine(server, make_config(n_batch=16, n_predict=8))
         admit_all(engine, [(f"/nowhere/c{i}.py", f"c{i}") for i in range(6)])
-        each = engine.ring.chunks()[0].tokens
+        each = held(engine.ring)[0].tokens
         # room for exactly three chunks
         engine.n_ctx = next(n for n in range(32, 10_000) if expected_budget(n, 16, 8) >= 3 * each)
         send(engine, "keystroke", event())
@@ -173,7 +174,7 @@ def test_the_budget_scales_by_the_measured_server_tokens_per_local_token(
         return engine, scales, sent
 
     engine, scales, sent = asyncio.run(main())
-    each = engine.ring.chunks()[0].tokens
+    each = held(engine.ring, str(a))[0].tokens
     measured = [(i + 1) * each for i in range(8)]
     # Below 200 measured tokens the counts are trusted as they are.
     assert scales == [2.0 if m >= 200 else 1.0 for m in measured]
@@ -252,7 +253,7 @@ def test_naive_shaping_admits_at_once_and_sends_newest_first() -> None:
         for i in range(3):
             send(engine, "chunk", chunk_event(f"/nowhere/c{i}.py", f"c{i}"))
             assert engine.ring.queued == 0
-            assert len(engine.ring.chunks()) == i + 1
+            assert engine.ring.state().chunks == i + 1
         await engine.priming.admit_and_prime()  # nothing queued: no priming either
         send(engine, "keystroke", event())
         await finish(engine)
@@ -261,7 +262,7 @@ def test_naive_shaping_admits_at_once_and_sends_newest_first() -> None:
     engine, server = asyncio.run(main())
     assert [names(body) for body in server.bodies] == [["c2.py", "c1.py", "c0.py"]]
     assert engine.counters.primes == 0
-    assert [c.filename for c in engine.ring.chunks()] == ["c0.py", "c1.py", "c2.py"]
+    assert [c.filename for c in held(engine.ring)] == ["c0.py", "c1.py", "c2.py"]
 
 
 def test_fifo_mode_queues_and_sends_oldest_first() -> None:
@@ -272,7 +273,7 @@ def test_fifo_mode_queues_and_sends_oldest_first() -> None:
         for i in range(3):
             send(engine, "chunk", chunk_event(f"/nowhere/c{i}.py", f"c{i}"))
         assert engine.ring.queued == 3
-        assert engine.ring.chunks() == []
+        assert engine.ring.state().chunks == 0
         while engine.ring.admit_one() is not None:
             pass
         send(engine, "keystroke", event())

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import random
+import sys
 from pathlib import Path
 
 import pytest
@@ -66,6 +67,11 @@ def filled(capacity: int, tags: list[str], project: str = P) -> Ring:
         assert ring.offer(lines_of(tag), f"{tag}.py", project)
         assert ring.admit_one() is not None
     return ring
+
+
+def held(ring: Ring, project: str = P) -> list[Chunk]:
+    """The ring's chunks of ``project``, oldest first (no budget leaves any out)."""
+    return ring.extra_for(project, sys.maxsize)
 
 
 def texts(chunks: list[Chunk]) -> list[str]:
@@ -172,7 +178,7 @@ def test_an_exact_duplicate_is_skipped_once_in_the_ring() -> None:
     ring = filled(4, ["a"])
     assert not ring.offer(lines_of("a"), "a.py", P)
     assert ring.queued == 0
-    assert len(ring.chunks()) == 1
+    assert ring.state().chunks == 1
 
 
 def test_exact_duplicates_are_judged_per_project() -> None:
@@ -233,7 +239,7 @@ def test_admitting_a_near_duplicate_evicts_the_similar_ring_chunk() -> None:
         ring.admit_one()
     assert ring.offer(variant(1), "a.py", P)
     ring.admit_one()
-    assert texts(ring.chunks()) == [
+    assert texts(held(ring)) == [
         text_of(lines_of("x")),
         text_of(lines_of("y")),
         text_of(variant(1)),
@@ -272,12 +278,12 @@ def test_admission_is_first_in_first_out() -> None:
     while (chunk := ring.admit_one()) is not None:
         order.append(chunk.filename)
     assert order == ["a.py", "b.py", "c.py", "d.py"]
-    assert [c.filename for c in ring.chunks()] == order
+    assert [c.filename for c in held(ring)] == order
 
 
 def test_admitting_past_capacity_evicts_from_the_front_and_counts() -> None:
     ring = filled(3, ["a", "b", "c", "d", "e"])
-    assert [c.filename for c in ring.chunks()] == ["c.py", "d.py", "e.py"]
+    assert [c.filename for c in held(ring)] == ["c.py", "d.py", "e.py"]
     assert ring.evicted == 2
     stats = ring.state()
     assert (stats.chunks, stats.capacity, stats.queued, stats.evicted) == (3, 3, 0, 2)
@@ -286,13 +292,26 @@ def test_admitting_past_capacity_evicts_from_the_front_and_counts() -> None:
 def test_admit_one_on_an_empty_queue_does_nothing() -> None:
     ring = filled(3, ["a"])
     assert ring.admit_one() is None
-    assert [c.filename for c in ring.chunks()] == ["a.py"]
+    assert [c.filename for c in held(ring)] == ["a.py"]
 
 
-def test_chunks_returns_a_copy() -> None:
-    ring = filled(3, ["a"])
-    ring.chunks().clear()
-    assert len(ring.chunks()) == 1
+def in_admission_order(ring: Ring, admitted: list[Chunk]) -> list[Chunk]:
+    """Every chunk the ring holds, in the order it was admitted.
+
+    Within each project that is checked to be the ring's own order (what
+    requests send); across projects only which chunks are held is observable.
+    """
+
+    def admitted_at(chunk: Chunk) -> int:
+        return max(i for i, c in enumerate(admitted) if c is chunk)
+
+    everything: list[Chunk] = []
+    for project in (P, Q):
+        mine = held(ring, project)
+        assert mine == sorted(mine, key=admitted_at), f"{project}'s chunks reordered"
+        everything += mine
+    assert len(everything) == ring.state().chunks
+    return sorted(everything, key=admitted_at)
 
 
 def test_the_order_of_held_chunks_never_changes() -> None:
@@ -303,18 +322,22 @@ def test_the_order_of_held_chunks_never_changes() -> None:
         lines_of(f"u{i}") for i in range(12)
     ]
     ring = make_ring(5)
+    admitted: list[Chunk] = []
     for step in range(600):
         if rng.random() < 0.6:
             lines = rng.choice(pool)
             ring.offer(lines, "f.py", rng.choice([P, Q]))
             continue
-        before = ring.chunks()
+        before = in_admission_order(ring, admitted)
         chunk = ring.admit_one()
-        after = ring.chunks()
+        if chunk is not None:
+            admitted.append(chunk)
+        after = in_admission_order(ring, admitted)
         if chunk is None:
             assert after == before
             continue
         assert after[-1] is chunk
+        assert held(ring, chunk.project)[-1] is chunk
         kept = after[:-1]
         # what stayed is the old ring with some chunks left out, in the same order
         it = iter(before)
@@ -344,7 +367,7 @@ def test_chunks_the_local_context_covers_are_left_out_without_reordering() -> No
     local = line_set(text_of(lines_of("b")) + text_of(lines_of("d")[:2]))
     assert [c.filename for c in ring.extra_for(P, 10_000, local)] == ["a.py", "c.py"]
     # the ring itself is untouched
-    assert [c.filename for c in ring.chunks()] == ["a.py", "b.py", "c.py", "d.py"]
+    assert [c.filename for c in held(ring)] == ["a.py", "b.py", "c.py", "d.py"]
 
 
 def test_a_chunk_covered_exactly_half_is_kept() -> None:
@@ -373,7 +396,7 @@ def test_no_local_lines_means_no_overlap_filter() -> None:
 
 def test_the_budget_drops_whole_chunks_from_the_front() -> None:
     ring = filled(8, ["a", "b", "c", "d"])
-    cost = [c.tokens for c in ring.chunks()]
+    cost = [c.tokens for c in held(ring)]
     assert len(set(cost)) == 1
     each = cost[0]
     assert len(ring.extra_for(P, 4 * each)) == 4
@@ -393,7 +416,7 @@ def test_the_budget_never_skips_a_big_chunk_to_keep_an_older_small_one() -> None
     ring.offer(lines_of("s2"), "s.py", P)
     for _ in range(3):
         ring.admit_one()
-    small1, big, small2 = ring.chunks()
+    small1, big, small2 = held(ring)
     budget = small1.tokens + small2.tokens  # both small ones would fit, but not in order
     assert big.tokens > budget
     assert ring.extra_for(P, budget) == [small2]
@@ -403,7 +426,7 @@ def test_the_first_chunk_sent_does_not_depend_on_the_local_context() -> None:
     # Leaving "c" out as local must not bring "a" back in at the front: that
     # would shift every token after it in the server's cache.
     ring = filled(8, ["a", "b", "c"])
-    each = ring.chunks()[0].tokens
+    each = held(ring)[0].tokens
     local = line_set(text_of(lines_of("c")))
     assert [c.filename for c in ring.extra_for(P, 2 * each, local)] == ["b.py"]
     assert ring.last_extra_tokens == each
@@ -415,7 +438,7 @@ def test_what_is_sent_is_the_budgeted_window_with_some_chunks_left_out(seed: int
     rng = random.Random(seed)
     names = [f"n{i}" for i in range(12)]
     ring = filled(12, names)
-    each = ring.chunks()[0].tokens
+    each = held(ring)[0].tokens
     for _ in range(20):
         budget = rng.randrange(0, 14 * each)
         window = ring.extra_for(P, budget)
@@ -431,7 +454,7 @@ def test_other_projects_chunks_do_not_count_against_the_budget() -> None:
     for tag, project in [("a", P), ("b", Q), ("c", Q), ("d", P)]:
         ring.offer(lines_of(tag), f"{tag}.py", project)
         ring.admit_one()
-    each = ring.chunks()[0].tokens
+    each = held(ring)[0].tokens
     assert [c.filename for c in ring.extra_for(P, 2 * each)] == ["a.py", "d.py"]
 
 
@@ -439,7 +462,7 @@ def test_stats_describe() -> None:
     ring = filled(3, ["a", "b", "c", "d"])
     ring.offer(lines_of("e"), "e.py", P)
     ring.extra_for(P, 10_000)
-    each = ring.chunks()[0].tokens
+    each = held(ring)[0].tokens
     assert ring.state().describe() == f"ring 3/3, queued 1, evicted 1, extra {3 * each} tok"
 
 
