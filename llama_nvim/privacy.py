@@ -108,9 +108,17 @@ class Privacy:
             return True
         return bool(self.llamaignore and project and self.llamaignore.ignored(filename, project))
 
-    def excluded(self, filename: str, filetype: str = "", project: str = "") -> bool:
+    def excluded(
+        self,
+        filename: str,
+        filetype: str = "",
+        project: str = "",
+        buffer_enabled: bool | None = None,
+    ) -> bool:
         """Nothing of this file may be sent or gathered (see ``may_read``)."""
-        return not may_read(filename, filetype, project=project, privacy=self)
+        return not may_read(
+            filename, filetype, project=project, privacy=self, buffer_enabled=buffer_enabled
+        )
 
     def _secret_name_uncached(self, filename: str) -> bool:
         if not filename:

@@ -142,3 +142,10 @@ def test_filetype_rules_from_the_config_reach_the_decision() -> None:
     assert privacy.filetype_enabled("python")
     assert not privacy.filetype_enabled("lua")
     assert privacy.filetype_enabled("lua", buffer_enabled=True)
+
+
+def test_excluded_takes_the_buffer_switch_too() -> None:
+    privacy = Privacy(filetypes={"*": False})
+    assert privacy.excluded("/p/a.py", "python")
+    assert not privacy.excluded("/p/a.py", "python", "/p", buffer_enabled=True)
+    assert privacy.excluded("/p/.env", "sh", "/p", buffer_enabled=True)
