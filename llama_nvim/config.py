@@ -92,7 +92,7 @@ class Config:
     enable_at_startup: bool = True
     # Sent as "model" in each request when set (llama-swap, router-mode servers).
     model_fim: str = ""
-    # Normal-mode key for the debug log; llama.vim's default.
+    # llama.vim's key for its debug pane: accepted so its configs load; reserved.
     keymap_debug_toggle: str = "<leader>lld"
     # Instruction editing (llama.vim's names and defaults), accepted and kept for
     # that feature; nothing uses them yet.
