@@ -8,15 +8,57 @@ reported once, naming the key, and the default is used instead.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
 DEFAULT_ENDPOINT = "http://127.0.0.1:8012/infill"
+DEFAULT_ENDPOINT_INST = "http://127.0.0.1:8012/v1/chat/completions"
 
-# Older llama.vim releases called the endpoint "endpoint"; later ones "endpoint_fim".
-_ALIASES = {"endpoint_fim": "endpoint"}
+# Other names llama.vim has used for an option, old and new, so that any of its
+# configs works. When a config holds both an alias and the option's own name,
+# the own name wins (with a warning if the two values differ).
+ALIASES = {
+    "endpoint_fim": "endpoint",
+    "model": "model_fim",
+    "keymap_fim_trigger": "keymap_trigger",
+    "keymap_fim_accept_full": "keymap_accept_full",
+    "keymap_fim_accept_line": "keymap_accept_line",
+    "keymap_fim_accept_word": "keymap_accept_word",
+    "keymap_debug": "keymap_debug_toggle",
+}
+
+
+class FiletypeRules(Mapping[str, bool]):
+    """An immutable ``filetype -> enabled`` table (``"*"``: every other filetype).
+
+    Hashable, so that a Config holding one stays hashable.
+    """
+
+    __slots__ = ("_rules",)
+
+    def __init__(self, rules: Mapping[str, bool] | Iterable[tuple[str, bool]] = ()) -> None:
+        self._rules = dict(sorted(dict(rules).items()))
+
+    def __getitem__(self, filetype: str) -> bool:
+        return self._rules[filetype]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._rules)
+
+    def __len__(self) -> int:
+        return len(self._rules)
+
+    def __hash__(self) -> int:
+        return hash(tuple(self._rules.items()))
+
+    def __repr__(self) -> str:
+        return repr(self._rules)
+
+
+# The default: no entry, so every filetype is enabled.
+ALL_FILETYPES = FiletypeRules()
 
 
 @dataclass(frozen=True)
@@ -48,6 +90,19 @@ class Config:
     keymap_next: str = "<M-]>"
     keymap_prev: str = "<M-[>"
     enable_at_startup: bool = True
+    # Sent as "model" in each request when set (llama-swap, router-mode servers).
+    model_fim: str = ""
+    # llama.vim's key for its debug pane: accepted so its configs load; reserved.
+    keymap_debug_toggle: str = "<leader>lld"
+    # Instruction editing (llama.vim's names and defaults), accepted and kept for
+    # that feature; nothing uses them yet.
+    endpoint_inst: str = DEFAULT_ENDPOINT_INST
+    model_inst: str = ""
+    keymap_inst_trigger: str = "<leader>lli"
+    keymap_inst_rerun: str = "<leader>llr"
+    keymap_inst_continue: str = "<leader>llc"
+    keymap_inst_accept: str = "<Tab>"
+    keymap_inst_cancel: str = "<Esc>"
     # -- llama.nvim's own ------------------------------------------------------
     # Wait this long after the last keystroke before asking the server; a cache
     # hit or type-through is shown at once regardless. Short, because a request
@@ -62,6 +117,8 @@ class Config:
     id_slot: int = -1
     # Filetypes for which no suggestion is ever requested and nothing is gathered.
     disabled_filetypes: tuple[str, ...] = ()
+    # copilot.lua-style allow/deny table: filetype (or "*") -> enabled.
+    filetypes: FiletypeRules = ALL_FILETYPES
     # Extra file globs never sent to the server (added to the built-in secrets list).
     exclude_globs: tuple[str, ...] = ()
     # Ring chunks more alike than this (word Jaccard) replace one another.
@@ -154,6 +211,28 @@ def _str_list() -> _Rule:
     return _Rule(check, "a list of strings")
 
 
+def _filetype_rules() -> _Rule:
+    def check(value: Any) -> FiletypeRules:
+        # An empty Lua table arrives as an empty list.
+        if isinstance(value, list | tuple) and not value:
+            return FiletypeRules()
+        if not isinstance(value, Mapping):
+            raise _Invalid
+        rules: dict[str, bool] = {}
+        for filetype, enabled in value.items():
+            if not isinstance(filetype, str) or not filetype:
+                raise _Invalid
+            if isinstance(enabled, bool):
+                rules[filetype] = enabled
+            elif isinstance(enabled, int) and enabled in (0, 1):
+                rules[filetype] = bool(enabled)
+            else:
+                raise _Invalid
+        return FiletypeRules(rules)
+
+    return _Rule(check, "a dictionary of filetype names (or '*') to booleans")
+
+
 def _float(minimum: float, maximum: float) -> _Rule:
     def check(value: Any) -> float:
         if isinstance(value, bool) or not isinstance(value, int | float):
@@ -205,11 +284,21 @@ _RULES: dict[str, _Rule] = {
     "keymap_next": _str(),
     "keymap_prev": _str(),
     "enable_at_startup": _bool(),
+    "model_fim": _str(),
+    "keymap_debug_toggle": _str(),
+    "endpoint_inst": _url(),
+    "model_inst": _str(),
+    "keymap_inst_trigger": _str(),
+    "keymap_inst_rerun": _str(),
+    "keymap_inst_continue": _str(),
+    "keymap_inst_accept": _str(),
+    "keymap_inst_cancel": _str(),
     "debounce_ms": _int(0, 5000),
     "t_max_predict_ms_first": _int(0),
     "timeout_ms": _int(100, 600_000),
     "id_slot": _int(-1),
     "disabled_filetypes": _str_list(),
+    "filetypes": _filetype_rules(),
     "exclude_globs": _str_list(),
     "ring_similarity": _float(0.0, 1.0),
     "n_batch": _int(16),
@@ -255,8 +344,8 @@ def parse_config(raw: Any) -> tuple[Config, list[Problem]]:
 
     values: dict[str, Any] = {}
     problems: list[Problem] = []
-    for raw_key, value in raw.items():
-        key = _ALIASES.get(str(raw_key), str(raw_key))
+    for raw_key, value in _resolve_aliases(raw, problems).items():
+        key = ALIASES.get(raw_key, raw_key)
         rule = _RULES.get(key)
         if rule is None:
             problems.append(
@@ -275,3 +364,21 @@ def parse_config(raw: Any) -> tuple[Config, list[Problem]]:
                 )
             )
     return dataclasses.replace(Config(), **values), problems
+
+
+def _resolve_aliases(raw: Mapping[Any, Any], problems: list[Problem]) -> dict[str, Any]:
+    """The user's keys with, per option, one of its names: its own name over an alias."""
+    given = {str(key): value for key, value in raw.items()}
+    for alias, own in ALIASES.items():
+        if alias not in given or own not in given:
+            continue
+        if given[alias] != given[own]:
+            problems.append(
+                Problem(
+                    own,
+                    f"g:llama_config.{alias} and g:llama_config.{own} are both set; using {own}",
+                    is_error=False,
+                )
+            )
+        del given[alias]
+    return given

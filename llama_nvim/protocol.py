@@ -99,7 +99,14 @@ def build_infill_body(
         "t_max_predict_ms": t_max_predict_ms,
         "id_slot": config.id_slot,
         "response_fields": list(RESPONSE_FIELDS),
+        **_model(config),
     }
+
+
+def _model(config: Config) -> dict[str, str]:
+    """The ``model`` field, only when one is configured: a router-mode server
+    (or llama-swap) picks the model by it; a plain llama-server ignores it."""
+    return {"model": config.model_fim} if config.model_fim else {}
 
 
 def build_priming_body(extra: Sequence[ExtraChunk], config: Config) -> dict[str, Any]:
@@ -121,6 +128,8 @@ def build_priming_body(extra: Sequence[ExtraChunk], config: Config) -> dict[str,
         "t_max_predict_ms": 1,
         "id_slot": config.id_slot,
         "response_fields": list(RESPONSE_FIELDS),
+        # The same model as the requests it prepares, or its cache is of no use.
+        **_model(config),
     }
 
 

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from llama_nvim.config import Config
+from llama_nvim.config import Config, FiletypeRules
 
 pytestmark = pytest.mark.integration
 
@@ -30,7 +30,14 @@ LUA = REPO / "llama_nvim" / "lua" / "llama_nvim.lua"
 README = REPO / "README.md"
 
 OPTION_TAG = "*g:llama_config.{}*"
-VIM_TYPES = {bool: "boolean", int: "number", float: "float", str: "string", tuple: "list"}
+VIM_TYPES = {
+    bool: "boolean",
+    int: "number",
+    float: "float",
+    str: "string",
+    tuple: "list",
+    FiletypeRules: "dict",
+}
 
 
 def nvim_binary() -> str:
@@ -67,6 +74,8 @@ def vim_literal(value: object) -> str:
         return "v:true" if value else "v:false"
     if isinstance(value, tuple):
         return json.dumps(list(value))
+    if isinstance(value, FiletypeRules):
+        return json.dumps(dict(value))
     if isinstance(value, str):
         return json.dumps(value)
     return repr(value)

@@ -7,7 +7,14 @@ from typing import Any
 
 import pytest
 
-from llama_nvim.config import DEFAULT_ENDPOINT, KEYMAP_OPTIONS, Config, parse_config
+from llama_nvim.config import (
+    ALIASES,
+    DEFAULT_ENDPOINT,
+    KEYMAP_OPTIONS,
+    Config,
+    FiletypeRules,
+    parse_config,
+)
 
 # llama.vim's g:llama_config defaults (autoload/llama.vim, s:default_config).
 LLAMA_VIM_DEFAULTS: list[tuple[str, Any]] = [
@@ -277,3 +284,212 @@ def test_keymap_options_name_config_fields() -> None:
     names = {f.name for f in dataclasses.fields(Config)}
     assert set(KEYMAP_OPTIONS) <= names
     assert all(name.startswith("keymap_") for name in KEYMAP_OPTIONS)
+
+
+# -- every llama.vim option name --------------------------------------------------------
+
+# llama.vim's s:default_config today (autoload/llama.vim), every key with its default.
+LLAMA_VIM_CONFIG: dict[str, Any] = {
+    "endpoint_fim": "http://127.0.0.1:8012/infill",
+    "endpoint_inst": "http://127.0.0.1:8012/v1/chat/completions",
+    "model_fim": "",
+    "model_inst": "",
+    "api_key": "",
+    "n_prefix": 256,
+    "n_suffix": 64,
+    "n_predict": 128,
+    "stop_strings": [],
+    "t_max_prompt_ms": 500,
+    "t_max_predict_ms": 1000,
+    "show_info": 2,
+    "auto_fim": True,
+    "max_line_suffix": 8,
+    "max_cache_keys": 250,
+    "ring_n_chunks": 16,
+    "ring_chunk_size": 64,
+    "ring_scope": 1024,
+    "ring_update_ms": 1000,
+    "keymap_fim_trigger": "<leader>llf",
+    "keymap_fim_accept_full": "<Tab>",
+    "keymap_fim_accept_line": "<S-Tab>",
+    "keymap_fim_accept_word": "<leader>ll]",
+    "keymap_inst_trigger": "<leader>lli",
+    "keymap_inst_rerun": "<leader>llr",
+    "keymap_inst_continue": "<leader>llc",
+    "keymap_inst_accept": "<Tab>",
+    "keymap_inst_cancel": "<Esc>",
+    "keymap_debug_toggle": "<leader>lld",
+    "enable_at_startup": True,
+}
+
+# Names llama.vim renamed (its s:renames), still found in older configs.
+LLAMA_VIM_OLD_NAMES = {
+    "endpoint": "endpoint_fim",
+    "model": "model_fim",
+    "keymap_trigger": "keymap_fim_trigger",
+    "keymap_accept_full": "keymap_fim_accept_full",
+    "keymap_accept_line": "keymap_fim_accept_line",
+    "keymap_accept_word": "keymap_fim_accept_word",
+    "keymap_debug": "keymap_debug_toggle",
+}
+
+# Where each llama.vim name lands here.
+LLAMA_VIM_FIELD = {
+    "endpoint_fim": "endpoint",
+    "keymap_fim_trigger": "keymap_trigger",
+    "keymap_fim_accept_full": "keymap_accept_full",
+    "keymap_fim_accept_line": "keymap_accept_line",
+    "keymap_fim_accept_word": "keymap_accept_word",
+}
+
+
+def test_a_llama_vim_config_with_every_option_name_parses_without_problems() -> None:
+    config, problems = parse_config(LLAMA_VIM_CONFIG)
+    assert problems == []
+    assert config.keymap_trigger == "<leader>llf"
+    assert config.keymap_accept_word == "<leader>ll]"
+    assert config.endpoint_inst == "http://127.0.0.1:8012/v1/chat/completions"
+    assert config.keymap_inst_cancel == "<Esc>"
+
+
+def test_llama_vim_defaults_of_the_options_it_added_later_are_ours() -> None:
+    for name, value in LLAMA_VIM_CONFIG.items():
+        if name in LLAMA_VIM_FIELD or name == "stop_strings":
+            continue  # our key defaults differ on purpose (<C-F>, <C-B>); () is []
+        assert getattr(Config(), name) == value, name
+
+
+def distinct_value(name: str, value: Any) -> Any:
+    """A valid value for the option, unlike its default."""
+    if isinstance(value, bool):
+        return not value
+    if isinstance(value, int):
+        return value - 1  # every llama.vim number option may be one lower
+    if isinstance(value, list):
+        return ["<EOT>"]
+    if name.startswith("endpoint"):
+        return value.replace("8012", "9123")
+    return f"<C-{name[-1].upper()}>" if name.startswith("keymap") else f"value-of-{name}"
+
+
+@pytest.mark.parametrize("name", sorted(LLAMA_VIM_CONFIG))
+def test_each_llama_vim_option_is_honoured_under_its_llama_vim_name(name: str) -> None:
+    value = distinct_value(name, LLAMA_VIM_CONFIG[name])
+    config, problems = parse_config({name: value})
+    assert problems == []
+    expected = tuple(value) if isinstance(value, list) else value
+    assert getattr(config, LLAMA_VIM_FIELD.get(name, name)) == expected
+    assert getattr(config, LLAMA_VIM_FIELD.get(name, name)) != getattr(
+        Config(), LLAMA_VIM_FIELD.get(name, name)
+    )
+
+
+@pytest.mark.parametrize(("old", "new"), sorted(LLAMA_VIM_OLD_NAMES.items()))
+def test_llama_vim_old_names_set_the_same_option_as_its_new_names(old: str, new: str) -> None:
+    value = distinct_value(new, LLAMA_VIM_CONFIG[new])
+    from_old, problems_old = parse_config({old: value})
+    from_new, problems_new = parse_config({new: value})
+    assert problems_old == problems_new == []
+    assert from_old == from_new != Config()
+
+
+@pytest.mark.parametrize(
+    ("alias", "own"),
+    [
+        ("endpoint_fim", "endpoint"),
+        ("model", "model_fim"),
+        ("keymap_fim_trigger", "keymap_trigger"),
+        ("keymap_fim_accept_full", "keymap_accept_full"),
+        ("keymap_fim_accept_line", "keymap_accept_line"),
+        ("keymap_fim_accept_word", "keymap_accept_word"),
+        ("keymap_debug", "keymap_debug_toggle"),
+    ],
+)
+def test_when_alias_and_own_name_differ_the_own_name_wins_with_a_warning(
+    alias: str, own: str
+) -> None:
+    own_value = "http://10.0.0.1:1/infill" if own == "endpoint" else "<C-Y>"
+    alias_value = "http://10.0.0.2:2/infill" if own == "endpoint" else "<C-Z>"
+    for raw in ({alias: alias_value, own: own_value}, {own: own_value, alias: alias_value}):
+        config, problems = parse_config(raw)
+        assert getattr(config, own) == own_value
+        assert len(problems) == 1
+        assert not problems[0].is_error
+        assert problems[0].key == own
+        assert f"g:llama_config.{alias} and g:llama_config.{own} are both set" in (
+            problems[0].message
+        )
+
+
+def test_alias_and_own_name_with_the_same_value_give_no_warning() -> None:
+    config, problems = parse_config({"keymap_trigger": "<C-G>", "keymap_fim_trigger": "<C-G>"})
+    assert problems == []
+    assert config.keymap_trigger == "<C-G>"
+
+
+def test_a_bad_own_value_keeps_the_default_even_beside_a_good_alias() -> None:
+    config, problems = parse_config({"endpoint": "nope", "endpoint_fim": "http://h:1/infill"})
+    assert config.endpoint == DEFAULT_ENDPOINT
+    assert sorted((p.key, p.is_error) for p in problems) == [
+        ("endpoint", False),
+        ("endpoint", True),
+    ]
+
+
+def test_aliases_name_existing_options_and_are_not_options_themselves() -> None:
+    names = {f.name for f in dataclasses.fields(Config)}
+    assert set(ALIASES.values()) <= names
+    assert not set(ALIASES) & names
+
+
+@pytest.mark.parametrize(
+    ("key", "bad"),
+    [
+        ("endpoint_inst", "localhost:8012/v1/chat/completions"),
+        ("model_fim", 3),
+        ("model_inst", ["qwen"]),
+        ("keymap_inst_trigger", None),
+        ("keymap_debug_toggle", 1),
+    ],
+)
+def test_new_llama_vim_options_are_validated(key: str, bad: Any) -> None:
+    config, problems = parse_config({key: bad})
+    assert config == Config()
+    assert [(p.key, p.is_error) for p in problems] == [(key, True)]
+
+
+# -- the filetypes table -------------------------------------------------------------------
+
+
+def test_filetypes_table_is_kept_as_given() -> None:
+    config, problems = parse_config({"filetypes": {"*": False, "python": True, "lua": 1}})
+    assert problems == []
+    assert dict(config.filetypes) == {"*": False, "python": True, "lua": True}
+    hash(config)
+
+
+@pytest.mark.parametrize("empty", [{}, []])
+def test_empty_filetypes_table_means_every_filetype(empty: Any) -> None:
+    config, problems = parse_config({"filetypes": empty})
+    assert problems == []
+    assert config.filetypes == Config().filetypes == {}
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [["markdown"], {"markdown": "no"}, {"markdown": 2}, {"": True}, {1: True}, "markdown"],
+)
+def test_bad_filetypes_table_keeps_the_default(bad: Any) -> None:
+    config, problems = parse_config({"filetypes": bad})
+    assert config.filetypes == {}
+    assert [p.key for p in problems] == ["filetypes"]
+    assert "dictionary of filetype names" in problems[0].message
+
+
+def test_filetype_rules_compare_and_hash_by_content() -> None:
+    a = FiletypeRules({"b": True, "a": False})
+    b = FiletypeRules([("a", False), ("b", True)])
+    assert a == b == {"a": False, "b": True}
+    assert hash(a) == hash(b)
+    assert list(a) == ["a", "b"]
+    assert a != FiletypeRules({"a": True, "b": True})

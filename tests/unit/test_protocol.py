@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from llama_nvim.config import Config
+from llama_nvim.config import Config, parse_config
 from llama_nvim.context import LocalContext
 from llama_nvim.protocol import (
     RESPONSE_FIELDS,
@@ -18,6 +18,7 @@ from llama_nvim.protocol import (
     StreamError,
     Timings,
     build_infill_body,
+    build_priming_body,
     error_message,
     merge_stream,
     parse_completion,
@@ -76,6 +77,23 @@ def test_body_pins_the_configured_slot(id_slot: int) -> None:
 def test_body_stop_strings_from_config_as_list() -> None:
     assert body()["stop"] == []
     assert body(Config(stop_strings=("\n\n", "END")))["stop"] == ["\n\n", "END"]
+
+
+def test_body_names_no_model_unless_one_is_configured() -> None:
+    assert "model" not in body()
+    assert "model" not in build_priming_body((), Config())
+
+
+@pytest.mark.parametrize("raw", [{"model_fim": "qwen-coder"}, {"model": "qwen-coder"}])
+def test_body_and_priming_body_name_the_configured_fim_model(raw: dict[str, Any]) -> None:
+    config, problems = parse_config(raw)
+    assert problems == []
+    assert body(config)["model"] == "qwen-coder"
+    assert build_priming_body((), config)["model"] == "qwen-coder"
+
+
+def test_the_instruction_model_is_not_sent_for_fill_in_the_middle() -> None:
+    assert "model" not in body(Config(model_inst="gpt-oss"))
 
 
 def test_body_input_extra_lists_chunks() -> None:
