@@ -47,6 +47,8 @@ class Snapshot:
     vcol: int = 0
     tabstop: int = 8
     manual: bool = False
+    # The buffer's own switch (b:llama_enabled), None where unset.
+    buffer_enabled: bool | None = None
 
     @property
     def position(self) -> tuple[int, int, int, int]:

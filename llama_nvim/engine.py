@@ -67,7 +67,7 @@ class Engine:
         )
         self.cache = SuggestionCache(config.max_cache_keys)
         self.layout = Layout(config.n_batch, config.n_suffix_fim, self.tokens.count)
-        self.privacy = Privacy(config.exclude_globs, config.disabled_filetypes)
+        self.privacy = Privacy.from_config(config)
         self.projects = Projects()
         self.scheduler = Scheduler()
         self.builder = RequestBuilder(config, self.ring, self.layout, shaping or RequestShaping())
@@ -103,11 +103,6 @@ class Engine:
     @n_ctx.setter
     def n_ctx(self, value: int) -> None:
         self.builder.n_ctx = value
-
-    @property
-    def last_problem(self) -> str:
-        """The full text of the last server problem, for :LlamaStatus."""
-        return self.sender.last_problem
 
     # -- lifecycle -----------------------------------------------------------------
 
@@ -190,15 +185,14 @@ class Engine:
 
     def on_cycle(self, event: Cycle) -> None:
         """The next / previous suggestion key, pressed while ``event.shown`` is shown."""
-        snapshot = event.snapshot
-        if self.enabled and not self.privacy.excluded(snapshot.filename, snapshot.filetype):
+        if self.enabled and self._may_read(event.snapshot):
             self.cycling.cycle(event)
 
     def on_chunk(self, event: TextChunk) -> None:
         """Text the user touched (yank, buffer enter/leave/save, cursor jump)."""
-        if self.privacy.excluded(event.filename, event.filetype):
-            return
         project = self.projects.project_for(event.filename, event.cwd)
+        if self.privacy.excluded(event.filename, event.filetype, project, event.buffer_enabled):
+            return
         filename = relative_name(event.filename, project)
         if self.ring.offer(event.lines, filename, project):
             self.log.write("chunk_queued", file=filename, lines=len(event.lines))
@@ -213,7 +207,7 @@ class Engine:
             self._editor.hide()
 
     def _wanted(self, snapshot: Snapshot) -> bool:
-        if not self.enabled or self.privacy.excluded(snapshot.filename, snapshot.filetype):
+        if not self.enabled or not self._may_read(snapshot):
             return False
         if snapshot.manual:
             return True
@@ -221,6 +215,14 @@ class Engine:
             return False
         # Mid-line with real text to the right, a completion rarely fits.
         return len(snapshot.after) <= self.config.max_line_suffix
+
+    def _may_read(self, at: Snapshot) -> bool:
+        # Secrets, .llamaignore, filetype rules and the buffer's own switch.
+        project = self.projects.project_for(at.filename, at.cwd)
+        excluded = self.privacy.excluded(at.filename, at.filetype, project, at.buffer_enabled)
+        for problem in self.privacy.take_problems():
+            self._editor.notify(f"llama.nvim: {problem}", error=True)
+        return not excluded
 
     def _ring_info(self) -> str:
         if not self.config.ring_n_chunks:

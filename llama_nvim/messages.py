@@ -53,6 +53,7 @@ class TextChunk:
     filename: str = ""
     filetype: str = ""
     cwd: str = ""
+    buffer_enabled: bool | None = None
 
 
 @dataclass(frozen=True)
@@ -124,6 +125,7 @@ def _snapshot(payload: Mapping[str, Any], *, manual: bool) -> Snapshot:
         vcol=_get(payload, "vcol", int, 0),
         tabstop=max(1, _get(payload, "tabstop", int, 8)),
         manual=_get(payload, "manual", bool, False) or manual,
+        buffer_enabled=_get(payload, "buffer_enabled", bool, None),
     )
 
 
@@ -146,7 +148,8 @@ def _cycle(payload: Mapping[str, Any]) -> Cycle:
 def _chunk(payload: Mapping[str, Any]) -> TextChunk:
     lines = _strings(payload.get("lines"), "lines")
     filename, filetype = _text(payload, "filename"), _text(payload, "filetype")
-    return TextChunk(lines, filename, filetype, _text(payload, "cwd"))
+    buffer_enabled = _get(payload, "buffer_enabled", bool, None)
+    return TextChunk(lines, filename, filetype, _text(payload, "cwd"), buffer_enabled)
 
 
 def _enter(payload: Mapping[str, Any]) -> Enter:

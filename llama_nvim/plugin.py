@@ -221,7 +221,7 @@ class LlamaPlugin:
             enabled=engine.enabled,
             auto_fim=engine.auto_fim,
             counters=engine.counters.as_dict(),
-            last_problem=engine.last_problem,
+            last_problem=engine.sender.last_problem,
             ring=engine.ring.state().describe(),
             cache=len(engine.cache),
             tokens=engine.tokens.problem or "cl100k (offline)",

@@ -120,6 +120,10 @@ class Privacy:
             filename, filetype, project=project, privacy=self, buffer_enabled=buffer_enabled
         )
 
+    def take_problems(self) -> list[str]:
+        """Messages about rules that could not be read (an unreadable .llamaignore), once each."""
+        return self.llamaignore.take_problems() if self.llamaignore else []
+
     def _secret_name_uncached(self, filename: str) -> bool:
         if not filename:
             return False

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -220,6 +221,72 @@ def test_engine_control_an_ordinary_file_is_sent_and_gathered() -> None:
     engine, bodies = run_engine(FAST, act)
     assert len(bodies) == 1
     assert engine.ring.queued == 1
+
+
+@pytest.mark.parametrize(
+    ("filetype", "buffer_enabled", "options", "sent"),
+    [
+        ("markdown", None, {"filetypes": {"*": True, "markdown": False}}, False),
+        ("python", None, {"filetypes": {"*": False, "python": True}}, True),
+        ("lua", None, {"filetypes": {"*": False, "python": True}}, False),
+        ("python", False, {}, False),
+        ("markdown", True, {"filetypes": {"markdown": False}}, True),
+        ("markdown", True, {"disabled_filetypes": ("markdown",)}, False),
+    ],
+)
+def test_engine_applies_filetype_rules_and_the_buffer_switch(
+    filetype: str, buffer_enabled: bool | None, options: dict[str, Any], sent: bool
+) -> None:
+    extra = {} if buffer_enabled is None else {"buffer_enabled": buffer_enabled}
+    config = Config(**FAST_OPTIONS, **options)
+
+    def act(engine: Engine) -> None:
+        send(engine, "keystroke", event("/p/a.x", filetype, **extra))
+        send(engine, "chunk", {**chunk("/p/b.x", filetype), **extra})
+
+    engine, bodies = run_engine(config, act)
+    assert len(bodies) == int(sent)
+    assert engine.ring.queued == int(sent)
+
+
+def test_engine_sends_nothing_from_files_in_the_projects_llamaignore(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / ".git").mkdir()
+    (tmp_path / ".llamaignore").write_text("# private\nnotes/\n*.sql\n!keep.sql\n")
+    root = str(tmp_path)
+
+    def act(engine: Engine) -> None:
+        for name in ("notes/todo.py", "db/dump.sql"):
+            send(engine, "keystroke", {**event(f"{root}/{name}", "python"), "cwd": root})
+            send(engine, "chunk", {**chunk(f"{root}/{name}", "python"), "cwd": root})
+        send(engine, "keystroke", {**event(f"{root}/db/keep.sql", "sql"), "cwd": root})
+
+    engine, bodies = run_engine(FAST, act)
+    assert len(bodies) == 1, "only the file the ignore file lets through was asked about"
+    assert engine.ring.queued == 0
+    assert "PASSWORD" not in json.dumps(bodies)
+
+
+def test_an_unreadable_llamaignore_keeps_the_project_private_and_says_so_once(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / ".git").mkdir()
+    (tmp_path / ".llamaignore").mkdir()  # exists, cannot be read as a file
+    root = str(tmp_path)
+    server = engine_fixture.FakeServer()
+
+    async def main() -> list[tuple[str, bool]]:
+        engine, editor = engine_fixture.make_engine(server, FAST)
+        for _ in range(3):
+            send(engine, "keystroke", {**event(f"{root}/a.py", "python"), "cwd": root})
+        await engine_fixture.finish(engine)
+        return editor.messages
+
+    messages = asyncio.run(main())
+    assert server.bodies == []
+    assert len(messages) == 1
+    assert ".llamaignore cannot be read" in messages[0][0]
 
 
 # -- where requests go ----------------------------------------------------------------------------

@@ -269,7 +269,7 @@ def test_last_problem_keeps_the_full_text_for_status() -> None:
 
     engine = asyncio.run(main())
     expected = describe(ServerProblem(Kind.LOADING, "HTTP 503: Loading model"), ENDPOINT)
-    assert engine.last_problem == expected
+    assert engine.sender.last_problem == expected
 
 
 def test_no_last_problem_while_all_is_well() -> None:
