@@ -279,4 +279,4 @@ def test_no_last_problem_while_all_is_well() -> None:
         await finish(engine)
         return engine
 
-    assert asyncio.run(main()).last_problem == ""
+    assert asyncio.run(main()).sender.last_problem == ""
