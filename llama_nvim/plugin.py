@@ -264,6 +264,24 @@ class LlamaPlugin:
             self._engine.log.clear()
             self._message("llama.nvim: debug log cleared", error=False)
 
+    @pynvim.function("LlamaNvimHealth", sync=True)
+    def health(self, args: list[Any]) -> list[list[str]]:
+        """The server and config sections of `:checkhealth llama_nvim` (lua/llama_nvim/health.lua).
+
+        Synchronous: :checkhealth is run by the user and waits for its report,
+        never on a keystroke.
+        """
+        config, problems = parse_config(self._nvim.vars.get("llama_config"))
+        try:
+            from .health import check_now, config_items, server_items
+        except ImportError as err:
+            return [
+                ["start", "llama.nvim: server"],
+                ["error", f"Python package missing in the host ({err.name}): not checked"],
+            ]
+        items = server_items(check_now(config), config.endpoint) + config_items(config, problems)
+        return [list(item) for item in items]
+
     @pynvim.function("LlamaNvimStats", sync=True)
     def stats(self, args: list[Any]) -> dict[str, int]:
         """Counters for tests, the benchmark and curious users: `:echo LlamaNvimStats()`."""

@@ -10,6 +10,9 @@ local M = {}
 ---@type table<string, table> lhs -> the mapping we replaced (a maparg() dict, plus id)
 local fallbacks = {}
 
+---@type string[] what went wrong at the last install (for :checkhealth)
+local last_problems = {}
+
 local function termcodes(keys)
   return api.nvim_replace_termcodes(keys, true, true, true)
 end
@@ -129,7 +132,14 @@ function M.install(opts)
       problems[#problems + 1] = string.format('g:llama_config.%s: cannot map %q: %s', k[1], lhs, err)
     end
   end
+  last_problems = problems
   return problems
+end
+
+---The problems of the last install.
+---@return string[]
+function M.problems()
+  return last_problems
 end
 
 return M
