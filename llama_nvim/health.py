@@ -1,12 +1,22 @@
-""":LlamaStatus: is the server there, what does it run, can it do FIM."""
+""":LlamaStatus and :checkhealth: is the server there, what does it run, can it do FIM."""
 
 from __future__ import annotations
 
+import asyncio
+import ssl
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
+import httpx
+
 from .client import InfillClient
+from .config import Config, Problem
+from .privacy import DEFAULT_EXCLUDE_DIRS, DEFAULT_EXCLUDE_GLOBS
 from .problems import Kind, ServerProblem, describe
 from .protocol import ServerProps
+
+# :checkhealth waits for the answer, so each request is kept short.
+CHECKHEALTH_TIMEOUT_S = 3.0
 
 
 @dataclass(frozen=True)
@@ -91,3 +101,91 @@ def report(
         )
     )
     return lines
+
+
+# -- :checkhealth llama_nvim -------------------------------------------------------------------
+
+
+def check_now(config: Config, *, transport: httpx.AsyncBaseTransport | None = None) -> Health:
+    """``check`` from synchronous code, with a client of its own.
+
+    :checkhealth calls the host synchronously, and pynvim runs that handler
+    inside the host's running asyncio loop: it can neither await nor start
+    that loop again. So the very same ``check`` (same requests, same parsing,
+    same wording of problems) runs on a private loop in a worker thread while
+    the host's loop waits; Neovim waits for the answer anyway.
+    """
+    timeout_s = min(config.timeout_ms / 1000, CHECKHEALTH_TIMEOUT_S)
+
+    async def ask() -> Health:
+        try:
+            client = InfillClient(
+                config.endpoint,
+                api_key=config.api_key,
+                timeout_s=timeout_s,
+                ca_bundle=config.ca_bundle,
+                transport=transport,
+            )
+        except (OSError, ssl.SSLError) as err:
+            problem = ServerProblem(Kind.TLS, f"g:llama_config.ca_bundle cannot be used: {err}")
+            return Health(reachable=False, problem=problem)
+        try:
+            return await check(client)
+        finally:
+            await client.aclose()
+
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="llama-health") as pool:
+        return pool.submit(lambda: asyncio.run(ask())).result()
+
+
+HealthItem = tuple[str, str]  # (vim.health level: start, ok, info, warn, error; text)
+
+
+def server_items(health: Health, endpoint: str) -> list[HealthItem]:
+    """The server section of :checkhealth."""
+    items: list[HealthItem] = [("start", "llama.nvim: server")]
+    if not health.reachable:
+        assert health.problem is not None
+        return [*items, ("error", f"NOT reachable: {describe(health.problem, endpoint)}")]
+    if health.problem is not None:
+        return [*items, ("warn", describe(health.problem, endpoint))]
+    items.append(("ok", f"reachable: {endpoint}"))
+    if health.props is None:
+        items.append(("warn", "/props did not answer: model and n_ctx unknown"))
+    else:
+        props = health.props
+        items.append(("ok", f"model: {props.model or '(unknown)'}"))
+        items.append(("ok", f"n_ctx: {props.n_ctx}, slots: {props.total_slots}"))
+    if health.fim is True:
+        items.append(("ok", "FIM supported"))
+    elif health.fim is False:
+        assert health.fim_problem is not None
+        items.append(("error", f"FIM NOT supported: {describe(health.fim_problem, endpoint)}"))
+    elif health.fim_problem is not None:
+        items.append(("warn", f"FIM support unknown: {describe(health.fim_problem, endpoint)}"))
+    # llama-server's /props does not say whether --cache-reuse is on.
+    items.append(
+        (
+            "info",
+            "--cache-reuse: not reported by /props; start llama-server with "
+            "`--cache-reuse 256` to keep a large context cheap, see :help llama_nvim-server",
+        )
+    )
+    return items
+
+
+def config_items(config: Config, problems: list[Problem]) -> list[HealthItem]:
+    """The configuration and secret-file sections of :checkhealth."""
+    items: list[HealthItem] = [("start", "llama.nvim: configuration")]
+    items.append(("ok", f"endpoint: {config.endpoint}"))
+    items += [("warn", p.message) for p in problems]
+    if not problems:
+        items.append(("ok", "g:llama_config: no problems"))
+    items.append(("start", "llama.nvim: files never sent"))
+    globs = ", ".join((*DEFAULT_EXCLUDE_GLOBS, *config.exclude_globs))
+    items.append(("ok", f"file names: {globs}"))
+    folders = ", ".join(f"{name}/" for name in DEFAULT_EXCLUDE_DIRS)
+    items.append(("ok", f"every file under: {folders}"))
+    if config.disabled_filetypes:
+        items.append(("ok", f"filetypes: {', '.join(config.disabled_filetypes)}"))
+    return items

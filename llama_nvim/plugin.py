@@ -24,12 +24,24 @@ if TYPE_CHECKING:
     from .engine import Engine
     from .request_builder import RequestShaping
 
-LUA_SOURCE = Path(__file__).with_name("lua") / "llama_nvim.lua"
+# The folder holding lua/llama_nvim/: the package's own, found from this file,
+# so a checkout and a pip-installed copy work alike.
+RUNTIME_DIR = Path(__file__).parent
+LUA_SOURCE = RUNTIME_DIR / "lua" / "llama_nvim"
 
+# Adds RUNTIME_DIR to 'runtimepath' unless it is there already (the user may
+# have added it so that require('llama_nvim') and :checkhealth work before the
+# host starts; a symlinked path counts as the same folder).
 _INSTALL_LUA = """
-local src, name = ...
-local chunk = assert(loadstring(src, '@' .. name))
-package.loaded['llama_nvim'] = chunk()
+local dir = ...
+local uv = vim.uv or vim.loop
+local real = uv.fs_realpath(dir) or dir
+for _, path in ipairs(vim.api.nvim_list_runtime_paths()) do
+  if (uv.fs_realpath(path) or path) == real then
+    return
+  end
+end
+vim.opt.runtimepath:append(dir)
 """
 
 
@@ -92,7 +104,7 @@ class LlamaPlugin:
             # editor's redraws should come first.
             with contextlib.suppress(OSError, AttributeError):
                 os.nice(config.host_nice)
-        self._nvim.exec_lua(_INSTALL_LUA, LUA_SOURCE.read_text("utf-8"), str(LUA_SOURCE))
+        self._nvim.exec_lua(_INSTALL_LUA, str(RUNTIME_DIR))
         try:
             from .client import InfillClient
             from .debuglog import DebugLog
@@ -248,6 +260,24 @@ class LlamaPlugin:
         if self._engine is not None:
             self._engine.log.clear()
             self._message("llama.nvim: debug log cleared", error=False)
+
+    @pynvim.function("LlamaNvimHealth", sync=True)
+    def health(self, args: list[Any]) -> list[list[str]]:
+        """The server and config sections of `:checkhealth llama_nvim` (lua/llama_nvim/health.lua).
+
+        Synchronous: :checkhealth is run by the user and waits for its report,
+        never on a keystroke.
+        """
+        config, problems = parse_config(self._nvim.vars.get("llama_config"))
+        try:
+            from .health import check_now, config_items, server_items
+        except ImportError as err:
+            return [
+                ["start", "llama.nvim: server"],
+                ["error", f"Python package missing in the host ({err.name}): not checked"],
+            ]
+        items = server_items(check_now(config), config.endpoint) + config_items(config, problems)
+        return [list(item) for item in items]
 
     @pynvim.function("LlamaNvimStats", sync=True)
     def stats(self, args: list[Any]) -> dict[str, int]:

@@ -26,7 +26,7 @@ REPO = Path(__file__).resolve().parent.parent.parent
 DOC = REPO / "doc" / "llama_nvim.txt"
 TAGS = REPO / "doc" / "tags"
 PLUGIN = REPO / "llama_nvim" / "plugin.py"
-LUA = REPO / "llama_nvim" / "lua" / "llama_nvim.lua"
+LUA = REPO / "llama_nvim" / "lua" / "llama_nvim" / "init.lua"
 README = REPO / "README.md"
 
 OPTION_TAG = "*g:llama_config.{}*"

@@ -6,10 +6,10 @@ real context. Where the two disagree, speculative replies are stored under
 keys the editor never sends. Lua alone decides how a hint looks
 (``M.display``); it is checked against Neovim's own idea of cell widths.
 
-Nothing in the plugin is reached around: the module is installed as the
-plugin installs it, set up with this test's own channel, and its context is
+Nothing in the plugin is reached around: the module is put on 'runtimepath'
+as the plugin puts it, set up with this test's own channel, and its context is
 read from the ``trigger`` notifications it sends (Ctrl+F's path), so the line
-capping is Lua's local ``capped_lines`` exactly as used for every request.
+capping is context.lua's ``capped_lines`` exactly as used for every request.
 Accepting goes through ``M.show`` and ``M.accept`` in insert mode.
 """
 
@@ -27,7 +27,7 @@ import pytest
 from llama_nvim.config import Config
 from llama_nvim.context import Snapshot, accepted_snapshot, before_is_whole, cap_lines_above
 from llama_nvim.messages import Keystroke, parse_event
-from llama_nvim.plugin import _INSTALL_LUA, LUA_SOURCE, _lua_options
+from llama_nvim.plugin import _INSTALL_LUA, RUNTIME_DIR, _lua_options
 from llama_nvim.render import RenderPlan
 from tests.harness import nvim_binary
 
@@ -94,7 +94,7 @@ def lua() -> Iterator[Lua]:
     argv = [nvim_binary(), "--embed", "--headless", "-u", "NONE", "-i", "NONE", "-n"]
     nvim = pynvim.attach("child", argv=argv)
     try:
-        nvim.exec_lua(_INSTALL_LUA, LUA_SOURCE.read_text("utf-8"), str(LUA_SOURCE))
+        nvim.exec_lua(_INSTALL_LUA, str(RUNTIME_DIR))
         wrapper = Lua(nvim)
         wrapper.setup(Config())
         # Insert mode, where the context is gathered: the cursor may sit after

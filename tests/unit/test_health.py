@@ -1,17 +1,19 @@
-""":LlamaStatus: health.check against a fake server, and health.report's lines."""
+""":LlamaStatus and :checkhealth: health.check against a fake server, and the lines of each."""
 
 from __future__ import annotations
 
 import asyncio
 import json
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
 from llama_nvim.client import InfillClient
-from llama_nvim.health import Health, check, report
+from llama_nvim.config import Config, Problem
+from llama_nvim.health import Health, check, check_now, config_items, report, server_items
 from llama_nvim.problems import Kind, ServerProblem, describe
 from llama_nvim.protocol import ServerProps
 
@@ -241,3 +243,88 @@ def test_report_shows_the_extra_context_when_there_is_a_ring() -> None:
     )
     assert "  context:   ring 3/16 chunks; cache 42 entries; tokens: exact" in lines
     assert not any(line.startswith("  context:") for line in lines_for(Health(True, fim=True)))
+
+
+# -- :checkhealth -----------------------------------------------------------------------------
+
+
+def test_check_now_runs_the_check_from_inside_a_running_event_loop() -> None:
+    # pynvim calls the sync handler from within its running loop.
+    server = Server()
+
+    async def handler() -> Health:
+        return check_now(Config(endpoint=ENDPOINT), transport=httpx.MockTransport(server.handle))
+
+    health = asyncio.run(handler())
+    assert health.reachable
+    assert health.fim is True
+    assert server.asked == [("GET", "/health"), ("GET", "/props"), ("POST", "/infill")]
+
+
+def test_check_now_reports_an_unusable_ca_bundle_as_a_tls_problem(tmp_path: Path) -> None:
+    config = Config(endpoint=ENDPOINT, ca_bundle=str(tmp_path / "missing.pem"))
+    health = check_now(config, transport=httpx.MockTransport(Server().handle))
+    assert not health.reachable
+    assert health.problem is not None
+    assert health.problem.kind is Kind.TLS
+    assert "ca_bundle" in health.problem.detail
+
+
+def levels(items: list[tuple[str, str]]) -> list[str]:
+    return [level for level, _ in items]
+
+
+def test_checkhealth_server_section_for_a_healthy_server() -> None:
+    props = ServerProps(n_ctx=8192, model="m.gguf", build="b1", total_slots=2)
+    items = server_items(Health(reachable=True, props=props, fim=True), ENDPOINT)
+    assert items[:5] == [
+        ("start", "llama.nvim: server"),
+        ("ok", f"reachable: {ENDPOINT}"),
+        ("ok", "model: m.gguf"),
+        ("ok", "n_ctx: 8192, slots: 2"),
+        ("ok", "FIM supported"),
+    ]
+    assert "--cache-reuse" in items[5][1]
+    assert "error" not in levels(items)
+    assert "warn" not in levels(items)
+
+
+def test_checkhealth_server_section_for_an_unreachable_server() -> None:
+    problem = ServerProblem(Kind.UNREACHABLE, "[Errno 111] Connection refused")
+    items = server_items(Health(reachable=False, problem=problem), ENDPOINT)
+    assert items == [
+        ("start", "llama.nvim: server"),
+        ("error", f"NOT reachable: {describe(problem, ENDPOINT)}"),
+    ]
+
+
+def test_checkhealth_server_section_for_a_model_without_fim() -> None:
+    problem = ServerProblem(Kind.NO_FIM, "HTTP 501")
+    items = server_items(Health(reachable=True, fim=False, fim_problem=problem), ENDPOINT)
+    assert ("error", f"FIM NOT supported: {describe(problem, ENDPOINT)}") in items
+    assert ("warn", "/props did not answer: model and n_ctx unknown") in items
+
+
+def test_checkhealth_server_section_for_a_loading_server_warns() -> None:
+    problem = ServerProblem(Kind.LOADING, "HTTP 503: Loading model")
+    items = server_items(Health(reachable=True, problem=problem), ENDPOINT)
+    assert levels(items) == ["start", "warn"]
+
+
+def test_checkhealth_config_section_lists_problems_and_secret_rules() -> None:
+    config = Config(exclude_globs=("*.secret",), disabled_filetypes=("markdown",))
+    problems = [Problem("n_prefix", "g:llama_config.n_prefix must be a number")]
+    items = config_items(config, problems)
+    assert ("warn", "g:llama_config.n_prefix must be a number") in items
+    assert not any(text == "g:llama_config: no problems" for _, text in items)
+    texts = "\n".join(text for _, text in items)
+    assert "*.secret" in texts
+    assert ".env" in texts
+    assert ".ssh/" in texts
+    assert "filetypes: markdown" in texts
+
+
+def test_checkhealth_config_section_without_problems() -> None:
+    items = config_items(Config(), [])
+    assert ("ok", "g:llama_config: no problems") in items
+    assert "warn" not in levels(items)

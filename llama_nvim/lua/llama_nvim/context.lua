@@ -1,0 +1,123 @@
+-- The editor around the cursor, as the Python host gets it: a snapshot of
+-- the cursor line and the lines near it, capped in bytes on this side so a
+-- huge buffer never costs a huge message.
+
+local api = vim.api
+local state = require('llama_nvim.state')
+local M = {}
+
+---Where the user is: window, buffer, changedtick, 0-based row and byte column.
+---@return integer win, integer buf, integer tick, integer row, integer col
+function M.cursor_state()
+  local win = api.nvim_get_current_win()
+  local buf = api.nvim_win_get_buf(win)
+  local pos = api.nvim_win_get_cursor(win)
+  return win, buf, api.nvim_buf_get_changedtick(buf), pos[1] - 1, pos[2]
+end
+
+-- Only real, listed, editable file buffers are ever read: never help,
+-- terminal, quickfix, prompt or scratch buffers, nor read-only ones.
+---@param buf integer
+---@return boolean
+function M.eligible(buf)
+  local bo = vim.bo[buf]
+  return bo.buftype == '' and bo.buflisted and bo.modifiable and not bo.readonly
+end
+
+local function continuation(b)
+  return b ~= nil and b >= 0x80 and b < 0xC0
+end
+
+-- The first n bytes of s, not splitting a UTF-8 character (Python cuts alike).
+local function head_bytes(s, n)
+  if #s <= n then
+    return s
+  end
+  while n > 0 and continuation(s:byte(n + 1)) do
+    n = n - 1
+  end
+  return s:sub(1, n)
+end
+
+-- The last n bytes of s, not splitting a UTF-8 character.
+local function tail_bytes(s, n)
+  if #s <= n then
+    return s
+  end
+  local start = #s - n + 1
+  while start <= #s and continuation(s:byte(start)) do
+    start = start + 1
+  end
+  return s:sub(start)
+end
+
+---Lines [from, to) capped in bytes, keeping the lines nearest the cursor.
+---@param buf integer
+---@param from integer
+---@param to integer
+---@param max_bytes integer all lines together, a line break counted per line
+---@param max_line integer each line
+---@param nearest_last boolean true when the cursor is below the lines
+---@return string[]
+function M.capped_lines(buf, from, to, max_bytes, max_line, nearest_last)
+  local lines = api.nvim_buf_get_lines(buf, from, to, false)
+  local total, out = 0, {}
+  local n = #lines
+  for k = 1, n do
+    local i = nearest_last and (n - k + 1) or k
+    local l = head_bytes(lines[i], max_line)
+    total = total + #l + 1
+    if total > max_bytes then
+      break
+    end
+    out[#out + 1] = l
+  end
+  if nearest_last then
+    -- restore file order
+    local r = {}
+    for i = #out, 1, -1 do
+      r[#r + 1] = out[i]
+    end
+    return r
+  end
+  return out
+end
+
+local function joined(lines)
+  return { n = #lines, text = table.concat(lines, '\n') }
+end
+
+---The editor around the cursor, for a request.
+---@param manual boolean asked with the trigger key
+---@return llama_nvim.Snapshot
+function M.snapshot(manual)
+  local o = state.opts
+  local win, buf, tick, row, col = M.cursor_state()
+  local line = api.nvim_buf_get_lines(buf, row, row + 1, false)[1] or ''
+  local before = tail_bytes(line:sub(1, col), o.max_line_bytes)
+  local after = head_bytes(line:sub(col + 1), o.max_line_bytes)
+  local name = api.nvim_buf_get_name(buf)
+  local first_above = math.max(0, row - o.n_prefix)
+  local last_below = row + 1 + o.n_suffix
+  return {
+    buf = buf,
+    win = win,
+    tick = tick,
+    row = row,
+    col = col,
+    before = before,
+    after = after,
+    -- Each as one string (with its line count): one msgpack string decodes
+    -- far faster in the Python host than hundreds of small ones.
+    above = joined(M.capped_lines(buf, first_above, row, o.max_prefix_bytes, o.max_line_bytes, true)),
+    below = joined(M.capped_lines(buf, row + 1, last_below, o.max_suffix_bytes, o.max_line_bytes, false)),
+    filename = name,
+    filetype = vim.bo[buf].filetype,
+    cwd = vim.fn.getcwd(),
+    vcol = vim.fn.virtcol('.') - 1,
+    tabstop = vim.bo[buf].tabstop,
+    manual = manual,
+  }
+end
+
+return M

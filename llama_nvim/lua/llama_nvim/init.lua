@@ -1,0 +1,146 @@
+-- llama.nvim, editor half: require('llama_nvim'). The Python host adds the
+-- folder holding lua/ to 'runtimepath' and calls setup() when it starts.
+--
+-- Everything on the keystroke path lives here so that Neovim never waits on
+-- Python: the autocommands gather the context and send it in one rpcnotify,
+-- Tab decides from local state whether to accept or fall back, and accepting
+-- edits the buffer through the API (never by typing keys). Python answers
+-- asynchronously with a render plan, which is drawn only if the editor is
+-- still exactly where the request was made.
+--
+-- The parts: context (the snapshot sent per keystroke), hint (the suggestion
+-- on screen), typing (the autocommands), ring_events (extra-context chunks),
+-- keys (mappings and their fallbacks), status (statusline, messages), rpc (to
+-- the Python host), types (every message, both ways), health (:checkhealth).
+
+local api = vim.api
+local context = require('llama_nvim.context')
+local hint = require('llama_nvim.hint')
+local keys = require('llama_nvim.keys')
+local ring_events = require('llama_nvim.ring_events')
+local rpc = require('llama_nvim.rpc')
+local state = require('llama_nvim.state')
+local status = require('llama_nvim.status')
+local typing = require('llama_nvim.typing')
+
+local M = {}
+
+---Accepts the first `kind` part of the suggestion shown at the cursor.
+---@param kind 'full'|'line'|'word'
+---@return boolean accepted false if no suggestion was shown here
+function M.accept(kind)
+  return hint.accept(kind)
+end
+
+---Removes the suggestion from the screen.
+function M.hide()
+  hint.hide()
+end
+
+---Draws a render plan (called by the Python host, asynchronously).
+---@param plan llama_nvim.RenderPlan
+function M.show(plan)
+  hint.show(plan)
+end
+
+---How a suggestion's text is shown from screen column `vcol`.
+---@param text string
+---@param vcol integer
+---@param tabstop integer
+---@return string
+function M.display(text, vcol, tabstop)
+  return hint.display(text, vcol, tabstop)
+end
+
+---The trigger key: hide a shown hint, else ask now (no debounce, no cache).
+function M.trigger()
+  if not state.enabled then
+    return
+  end
+  if hint.current() then
+    hint.hide()
+    rpc.notify('cancel')
+    return
+  end
+  local _, buf = context.cursor_state()
+  if context.eligible(buf) then
+    rpc.notify('trigger', context.snapshot(true))
+  end
+end
+
+-- Next / previous suggestion: Python recalls or fetches another one for this
+-- place and answers with a render plan, drawn like any other.
+---@param step integer 1 for the next, -1 for the previous
+function M.cycle(step)
+  if not hint.valid() then
+    return
+  end
+  local ev = context.snapshot(false) --[[@as llama_nvim.CycleEvent]]
+  ev.step = step
+  ev.shown = hint.current().lines
+  rpc.notify('cycle', ev)
+end
+
+---Shows one message from the plugin (called by the Python host).
+---@param text string
+---@param is_error boolean
+function M.message(text, is_error)
+  status.message(text, is_error)
+end
+
+---The statistics of the suggestion shown, or ''.
+---@return string
+function M.status()
+  return status.get()
+end
+
+---Turns suggestions on: the autocommands start sending events.
+function M.enable()
+  state.enabled = true
+  typing.attach()
+end
+
+---Turns suggestions off and hides any shown.
+function M.disable()
+  state.enabled = false
+  typing.detach()
+  hint.hide()
+  typing.forget_last_key()
+end
+
+---@return boolean
+function M.is_enabled()
+  return state.enabled
+end
+
+---True once the Python half has set us up.
+---@return boolean
+function M.is_ready()
+  return rpc.is_ready()
+end
+
+---Runs the Lua callback of a mapping a key replaced (the keys' fallback).
+---@param id integer
+function M._run_fallback(id)
+  keys.run_fallback(id)
+end
+
+---Called by the Python host when it starts.
+---@param chan integer the host's channel
+---@param opts llama_nvim.Options
+---@return string[] problems
+function M.setup(chan, opts)
+  rpc.set_channel(chan)
+  state.opts = opts
+  api.nvim_set_hl(0, 'LlamaNvimHint', { link = 'Comment', default = true })
+  api.nvim_set_hl(0, 'LlamaNvimInfo', { link = 'NonText', default = true })
+  local problems = keys.install(opts)
+  if opts.enabled then
+    M.enable()
+    -- The file Neovim was started on was entered before we existed.
+    ring_events.around_cursor({ buf = api.nvim_get_current_buf(), event = 'BufEnter' })
+  end
+  return problems
+end
+
+return M
