@@ -296,11 +296,17 @@ class Editor:
         """
         self._probes += 1
         probe = self._probes
+
+        def not_at_a_prompt() -> None:
+            # A prompt would swallow the probe (and hides a bug of its own).
+            if self.blocked():
+                pytest.fail(self.error_report())
+
+        not_at_a_prompt()
         self.nvim.input(f"<Cmd>let g:llama_test_probe = {probe}<CR>")
 
         def handled() -> bool:
-            if self.blocked():  # a prompt would swallow the probe: that is a failure
-                pytest.fail(self.error_report())
+            not_at_a_prompt()
             return bool(self.nvim.vars.get("llama_test_probe") == probe)
 
         wait_until(handled, what="Neovim to handle the typed keys")
@@ -528,8 +534,9 @@ def caught_up(editor: Editor) -> dict[str, int]:
     Neovim has handled the keys, the plugin the events they sent (it decides at
     once whether to ask the server), and any request they started has ended
     (debounce included: a debounced request counts as in flight). What has not
-    happened by now will not happen because of those keys, so a check that
-    something was *not* done needs no fixed wait.
+    happened by now will not happen because of those keys (but for the ring's
+    idle-time priming: see ring_idle), so a check that something was *not*
+    done needs no fixed wait.
     """
     editor.keys_handled()
     return settle(editor)
