@@ -70,18 +70,46 @@ def free_port() -> int:
         return port
 
 
-def wait_until(
-    probe: Callable[[], T | None], timeout: float = 15.0, interval: float = 0.02, what: str = ""
-) -> T:
-    """Poll ``probe`` until it returns something truthy; fail with ``what`` on timeout."""
+def poll_until(probe: Callable[[], T | None], timeout: float, interval: float = 0.02) -> T | None:
+    """Poll ``probe`` until it returns something truthy (returned) or ``timeout`` passes (None).
+
+    The one polling loop of the tests: every wait for something to happen goes
+    through here, ending as soon as it has happened.
+    """
     deadline = time.monotonic() + timeout
     while True:
         value = probe()
         if value:
             return value
         if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout} s waiting for {what or probe}")
+            return None
         time.sleep(interval)
+
+
+def wait_until(
+    probe: Callable[[], T | None], timeout: float = 15.0, interval: float = 0.02, what: str = ""
+) -> T:
+    """Poll ``probe`` until it returns something truthy; fail with ``what`` on timeout."""
+    value = poll_until(probe, timeout, interval)
+    if not value:
+        pytest.fail(f"timed out after {timeout} s waiting for {what or probe}")
+    return value
+
+
+def human_pause(seconds: float) -> None:
+    """The typist's own pace: a gap between keys, a moment to think.
+
+    Part of a scenario (how fast a person types decides which requests go
+    stale), never a wait for the plugin: waits use wait_until and the counters.
+    """
+    time.sleep(seconds)
+
+
+def type_slowly(nvim: Any, text: str, gap: float = 0.03) -> None:
+    """Type ``text`` one key at a time into ``nvim``, ``gap`` seconds apart, as a person does."""
+    for char in text:
+        nvim.input("<lt>" if char == "<" else char)
+        human_pause(gap)
 
 
 class LlamaServer:
@@ -210,6 +238,7 @@ class Editor:
         self.nvim = nvim
         self.home = home
         self.ns: int = nvim.api.create_namespace("llama_nvim")
+        self._probes = 0
 
     @classmethod
     def start(cls, home: Path, workdir: Path, config: dict[str, Any], *, init: str = "") -> Editor:
@@ -254,9 +283,33 @@ class Editor:
 
     def type_slowly(self, text: str, delay: float = 0.03) -> None:
         """Type one key at a time, as a person does."""
-        for char in text:
-            self.nvim.input("<lt>" if char == "<" else char)
-            time.sleep(delay)
+        type_slowly(self.nvim, text, delay)
+
+    def keys_handled(self) -> None:
+        """Wait until Neovim has handled every key typed so far, autocommands included.
+
+        A <Cmd> probe typed after them sets a variable when its turn comes. It
+        moves nothing and changes no text, so it sets off no autocommand of its
+        own; once it has run, so have the keys before it and the autocommands
+        they fired, and whatever those sent the plugin's host reaches it before
+        any later request made through Neovim (one channel, in order).
+        """
+        self._probes += 1
+        probe = self._probes
+
+        def not_at_a_prompt() -> None:
+            # A prompt would swallow the probe (and hides a bug of its own).
+            if self.blocked():
+                pytest.fail(self.error_report())
+
+        not_at_a_prompt()
+        self.nvim.input(f"<Cmd>let g:llama_test_probe = {probe}<CR>")
+
+        def handled() -> bool:
+            not_at_a_prompt()
+            return bool(self.nvim.vars.get("llama_test_probe") == probe)
+
+        wait_until(handled, what="Neovim to handle the typed keys")
 
     def lua(self, code: str, *args: Any) -> Any:
         return self.nvim.exec_lua(code, *args)
@@ -358,10 +411,12 @@ class Editor:
     def unblock(self) -> None:
         """Dismiss any prompt Neovim waits at (else quitting it would hang the test)."""
         for _ in range(20):
-            if not self.blocked():
+            stuck = self.blocked()
+            if not stuck:
                 return
-            self.nvim.input("<Esc>" if self.blocked().startswith("r") else "<CR>")
-            time.sleep(0.05)
+            self.nvim.input("<Esc>" if stuck.startswith("r") else "<CR>")
+            # A long message pages on in the same mode: then the next key is due.
+            poll_until(lambda: self.blocked() != stuck, timeout=0.05, interval=0.005)  # noqa: B023
 
     def error_report(self) -> str:
         """'' if Neovim is not stuck at a prompt and :messages shows no error; else what is."""
@@ -471,6 +526,31 @@ class Editor:
 def settle(editor: Editor) -> dict[str, int]:
     """Wait until the plugin has no request in flight; return its counters."""
     return editor.wait_stats(lambda s: not s["in_flight"], "requests to finish")
+
+
+def caught_up(editor: Editor) -> dict[str, int]:
+    """Wait until every key typed so far has had its effect; return the counters.
+
+    Neovim has handled the keys, the plugin the events they sent (it decides at
+    once whether to ask the server), and any request they started has ended
+    (debounce included: a debounced request counts as in flight). What has not
+    happened by now will not happen because of those keys (but for the ring's
+    idle-time priming: see ring_idle), so a check that something was *not*
+    done needs no fixed wait.
+    """
+    editor.keys_handled()
+    return settle(editor)
+
+
+def ring_idle(editor: Editor, timeout: float = 15.0) -> dict[str, int]:
+    """Like caught_up, and the ring's queue drained: every gathered chunk admitted and primed.
+
+    Needs the editor idle (normal mode) for the ring to do its work.
+    """
+    editor.keys_handled()
+    return editor.wait_stats(
+        lambda s: not s["in_flight"] and not s["ring_queued"], "the ring's idle work", timeout
+    )
 
 
 def assert_no_errors(editor: Editor) -> None:

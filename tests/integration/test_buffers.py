@@ -6,7 +6,6 @@ that it sends nothing at all from some buffers) is checked byte for byte.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -14,7 +13,16 @@ from typing import Any
 import pytest
 
 from tests.fakeserver import FakeServer, Reply
-from tests.harness import Editor, Hint, assert_no_errors, settle, wait_until
+from tests.harness import (
+    Editor,
+    Hint,
+    assert_no_errors,
+    caught_up,
+    human_pause,
+    ring_idle,
+    settle,
+    wait_until,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -53,7 +61,7 @@ def typing_latencies(editor: Editor, text: str) -> list[float]:
     latencies = []
     for char in text:
         latencies.append(editor.key_latency(char))
-        time.sleep(0.02)
+        human_pause(0.02)
     return latencies
 
 
@@ -293,11 +301,11 @@ def test_special_buffers_are_never_sent_nor_gathered(
     editor.type(keys)
     editor.type_slowly(f" more {SECRET}", delay=0.04)
     editor.type("<C-F>")
-    time.sleep(0.4)
+    caught_up(editor)  # whatever the typing and Ctrl+F asked has been asked and answered
     editor.type("<C-\\><C-N>" if kind == "terminal" else "<Esc>")
     if kind == "terminal":
         editor.type("ggy4j")
-    time.sleep(0.5)  # idle in normal mode: a gathered chunk would be admitted and primed now
+    ring_idle(editor)  # idle in normal mode: any gathered chunk has been admitted and primed
     sent_from_buffer = list(fake.infill_requests())
 
     # Another, ordinary buffer: its requests carry the ring's chunks.
@@ -353,10 +361,10 @@ def test_secret_files_are_never_sent_nor_gathered(
         editor.type("Go")
         editor.type_slowly("x = 1", delay=0.02)
         editor.type("<C-F>")
-        time.sleep(0.2)
+        caught_up(editor)  # anything typing or Ctrl+F would ask has been asked
         editor.type("<Esc>")
         editor.nvim.command("write")  # and save
-    time.sleep(0.5)  # idle: anything gathered would be primed now
+    ring_idle(editor)  # idle: anything gathered has been primed
     assert fake.infill_requests() == [], "a request was made from a secret file"
 
     editor.nvim.command("edit util.py")
@@ -414,9 +422,14 @@ def test_buffer_changes_while_a_request_is_in_flight(
     editor.nvim.command(f"edit {a}")
     editor.type("Go")
     editor.type_slowly("x = ")
-    wait_until(lambda: [r for r in fake.infill_requests() if not r.ended], what="in flight")
+    in_flight = wait_until(
+        lambda: [r for r in fake.infill_requests() if not r.ended], what="in flight"
+    )[-1]
     editor.nvim.command(IN_FLIGHT_ACTIONS[action].format(a=a, b=b))
-    time.sleep(1.6)  # the reply for "x = " is due now: it must not show anywhere
+    # The reply for "x = " has come (or the request was dropped) and been dealt
+    # with, as has any request the action set off: it must not show anywhere.
+    wait_until(lambda: in_flight.ended, what="the request in flight to end")
+    caught_up(editor)
     assert_no_errors(editor)
     current = editor.nvim.current.buffer.number
     row, col = editor.cursor()
@@ -492,7 +505,8 @@ def test_tab_goes_to_the_popup_menu_when_it_is_open(
     wait_until(lambda: editor.lines()[-1] != first, what="Tab to move in the menu")
     assert editor.lines()[-1] in ("alphabet", "alphanumeric", "alphorn")
     assert "ZZZ" not in editor.text()
-    time.sleep(0.3)
+    caught_up(editor)  # any reply still due has come
+    assert editor.nvim.call("pumvisible") == 1
     assert editor.hint() is None, "no hint over an open menu"
     editor.type("<C-Y>")
     wait_until(lambda: editor.nvim.call("pumvisible") == 0, what="the menu to close")
@@ -518,7 +532,7 @@ def test_macro_recorded_and_replayed_around_a_hint(
     wait_until(lambda: len(editor.lines()) == 3, what="the replay")
     editor.type("2@a")
     wait_until(lambda: len(editor.lines()) == 5, what="the second replay")
-    time.sleep(0.5)
+    caught_up(editor)  # the replay has ended, and any reply it set off has come
     assert editor.mode() == "n"
     lines = editor.lines()
     assert lines[:2] == ["start", "m = mac()"]
@@ -553,7 +567,7 @@ def test_accept_is_one_undo_step_and_dot_repeats_without_error(
 
     editor.type("G.")
     wait_until(lambda: len(editor.lines()) > 3, what="the repeat")
-    time.sleep(0.3)
+    caught_up(editor)  # the repeat has ended, and any reply it set off has come
     assert editor.mode() == "n"
     assert editor.lines()[:3] == ["base", "d = dot(", "    1)"]
     assert editor.lines()[3].startswith("d = ")
@@ -621,7 +635,7 @@ def test_unknown_key_name_is_named_and_the_default_key_still_works(
     assert messages.count("g:llama_config.keymap_trigger") == 1
     editor.type("i")
     editor.type_slowly("w = ")
-    time.sleep(0.3)
+    assert caught_up(editor)["events"] >= 1, "the plugin saw the typing"
     assert fake.infill_requests() == [], "auto FIM is off"
     editor.type("<C-F>")
     assert editor.wait_hint(timeout=5).inline == "tail()", "the default trigger key is used"
@@ -631,15 +645,15 @@ def test_unknown_key_name_is_named_and_the_default_key_still_works(
 @pytest.fixture
 def default_port_server() -> Iterator[FakeServer]:
     """A fake server on the default endpoint's port, where a bad endpoint falls back to."""
-    deadline = time.monotonic() + 20
-    while True:
+
+    def bound() -> FakeServer | None:
         try:
-            server = FakeServer(lambda r: Reply.completion("default()"), port=8012)
-            break
-        except OSError as err:
-            if time.monotonic() > deadline:
-                pytest.fail(f"port 8012 (the default endpoint) is taken: {err}")
-            time.sleep(0.5)
+            return FakeServer(lambda r: Reply.completion("default()"), port=8012)
+        except OSError:
+            return None
+
+    # Another test's server may still hold the port for a moment.
+    server = wait_until(bound, timeout=20, interval=0.5, what="port 8012 (the default endpoint)")
     yield server
     server.close()
 

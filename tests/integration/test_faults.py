@@ -19,7 +19,16 @@ from pathlib import Path
 import pytest
 
 from tests.fakeserver import FakeServer, Received, Reply, make_self_signed_cert
-from tests.harness import Editor, Hint, assert_no_errors, free_port, settle, wait_until
+from tests.harness import (
+    Editor,
+    Hint,
+    assert_no_errors,
+    caught_up,
+    free_port,
+    poll_until,
+    settle,
+    wait_until,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -47,9 +56,8 @@ def recover(editor: Editor, *, manual: bool = False, timeout: float = 15.0) -> H
         if time.monotonic() > deadline:
             pytest.fail("no suggestion after the server behaved again")
         editor.type("<C-F>" if manual else "z")
-        wait_for = time.monotonic() + (1.0 if manual else 0.4)
-        while editor.hint() is None and time.monotonic() < wait_for:
-            time.sleep(0.02)
+        # The user's pace: the next key after this long, unless a suggestion shows first.
+        poll_until(editor.hint, timeout=1.0 if manual else 0.4)
 
 
 def start_typing(editor: Editor, text: str) -> None:
@@ -68,7 +76,7 @@ def test_server_not_running_at_startup_then_started_recovers_by_itself(
     start_typing(editor, "alpha = ")
     wait_until(lambda: editor.message_count(UNREACHABLE), what="the unreachable message")
     editor.type_slowly("beta + gamma", delay=0.05)
-    time.sleep(0.3)
+    caught_up(editor)  # every request these keys made has failed by now
     assert editor.message_count(UNREACHABLE) == 1
     assert editor.message_count(PLUGIN) == 1, editor.messages()
     assert editor.lines() == ["alpha = beta + gamma"], "nothing inserted without Tab"
@@ -102,7 +110,7 @@ def test_server_killed_mid_request(
     start_typing(editor, "value = ")
     wait_until(lambda: editor.message_count(PLUGIN), what="a message about the dead server")
     editor.type_slowly("other + more", delay=0.05)
-    time.sleep(0.3)
+    caught_up(editor)  # every request these keys made has failed by now
     assert len(fake.infill_requests()) >= 2, "the plugin kept trying"
     assert editor.message_count(PLUGIN) == 1, editor.messages()
     assert "never shown" not in editor.text()
@@ -151,7 +159,7 @@ def test_hanging_server_times_out_and_the_editor_never_waits_for_it(
     assert last.hung_up
     assert last.ended - last.started < 2.0, "the client gave up after ~1 s"
     editor.type_slowly("def", delay=0.1)
-    time.sleep(1.5)
+    caught_up(editor)  # every request these keys made has timed out by now
     assert editor.message_count(TOO_SLOW) == 1
     assert editor.message_count(PLUGIN) == 1, editor.messages()
     assert editor.lines() == ["slow = abcdef"]
@@ -236,10 +244,9 @@ def test_http_errors_are_told_once_and_the_plugin_recovers(
         wait_until(lambda: editor.message_count(needle), what=f"the {status} message")
     editor.type_slowly("compute(", delay=0.05)
     editor.type("<C-F>")  # asking by hand must not repeat the message either
-    time.sleep(0.4)
+    caught_up(editor)  # its request has failed: the next Ctrl+F does not cancel it
     editor.type("<C-F>")
-    time.sleep(0.4)
-    settle(editor)
+    caught_up(editor)
     if needle:
         assert editor.message_count(needle) == 1, editor.messages()
         assert editor.message_count(PLUGIN) == 1, editor.messages()
@@ -286,8 +293,7 @@ def test_malformed_replies_are_told_once_and_change_nothing(
     wait_until(lambda: editor.message_count(MALFORMED), what="the malformed-reply message")
     editor.type_slowly("load(", delay=0.05)
     editor.type("<C-F>")
-    time.sleep(0.5)
-    settle(editor)
+    caught_up(editor)
     assert editor.message_count(MALFORMED) == 1, editor.messages()
     assert editor.message_count(PLUGIN) == 1, editor.messages()
     assert editor.lines() == ["data = load("]
@@ -370,7 +376,7 @@ def test_hostile_suggestion_is_shown_and_inserted_as_literal_text(
 
     editor.type("<Tab>")
     wait_until(lambda: editor.lines() != ["x = "], what="the accept")
-    time.sleep(0.3)  # anything a key-like text might have set off would run now
+    caught_up(editor)  # keys a key-like text might have queued would have run now
     assert editor.lines() == ["x = " + expected[0], *expected[1:]]
     assert editor.mode() == "i", "no <Esc> was typed"
     assert editor.cursor() == (
@@ -409,16 +415,12 @@ def test_invalid_utf8_in_a_reply_never_reaches_the_buffer(
     start_typing(editor, "s = ")
     first = wait_until(fake.infill_requests, what="a request")[0]
     wait_until(lambda: first.ended, what="the reply")
-    deadline = time.monotonic() + 2
-    while editor.hint() is None and not editor.message_count(PLUGIN):
-        if time.monotonic() > deadline:
-            break
-        time.sleep(0.02)
+    caught_up(editor)  # the reply has been dealt with: shown, or told about
     # Away and back: the same state again (answered from the cache, if cached).
     editor.type("x")
-    time.sleep(0.3)
+    caught_up(editor)
     editor.type("<BS>")
-    time.sleep(0.5)
+    caught_up(editor)
     assert_no_errors(editor)
     hint = editor.hint()
     assert hint is not None or editor.message_count(PLUGIN) == 1, "the reply vanished silently"
@@ -453,7 +455,7 @@ def test_self_signed_https_is_refused_by_default_and_accepted_with_ca_bundle(
         wait_until(lambda: refusing.message_count("TLS error"), what="the TLS message")
         refusing.type_slowly("open(", delay=0.05)
         refusing.type("<C-F>")
-        time.sleep(0.4)
+        caught_up(refusing)  # its request has failed by now
         assert refusing.message_count("TLS error") == 1
         assert refusing.message_count(PLUGIN) == 1, refusing.messages()
         assert server.tls_failures >= 1, "the handshake was tried and refused"

@@ -13,13 +13,12 @@ import json
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pynvim
 import pytest
 
-from tests.harness import REPO, LlamaServer, nvim_binary, wait_until
+from tests.harness import REPO, LlamaServer, nvim_binary, type_slowly, wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -65,9 +64,7 @@ def test_a_plain_package_install_works_as_the_readme_says(
         wait_until(lambda: nvim.exec_lua(ready), timeout=30, what="the plugin to start")
         nvim.command("setlocal filetype=python")
         nvim.input("idef add(a, b):<CR>")
-        for char in "return ":
-            nvim.input(char)
-            time.sleep(0.03)
+        type_slowly(nvim, "return ")
         ns = nvim.api.create_namespace("llama_nvim")
         wait_until(
             lambda: nvim.api.buf_get_extmarks(0, ns, 0, -1, {}), what="ghost text from the server"

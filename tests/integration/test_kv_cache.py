@@ -274,8 +274,8 @@ def test_a_cancelled_request_stops_the_servers_work(llama_server: LlamaServer) -
     """Closing the connection of a streamed request makes llama-server drop the task
     (a non-streamed one would run to its end and hold up the next request)."""
 
-    def cancels() -> int:
-        return llama_server.log_path.read_text(errors="replace").count("cancel task")
+    def logged(what: str) -> int:
+        return llama_server.log_path.read_text(errors="replace").count(what)
 
     async def scenario() -> None:
         client = InfillClient(llama_server.infill_url, timeout_s=30)
@@ -283,12 +283,24 @@ def test_a_cancelled_request_stops_the_servers_work(llama_server: LlamaServer) -
         extra = [ExtraChunk(f"f{i}.py", long_text[i * 3000 : (i + 1) * 3000]) for i in range(4)]
         context = LocalContext("def f():\n", "    x = ", "\n", 4)
         body = build_infill_body(context, extra, Config(), n_predict=64, t_max_predict_ms=1000)
-        before = cancels()
+        before, started = logged("cancel task"), logged("processing task")
         task = asyncio.ensure_future(client.infill(body))
-        await asyncio.sleep(0.05)
+        # Cancelled once the server is at work on it (waited for in a thread,
+        # so that this loop goes on sending the request meanwhile).
+        await asyncio.get_running_loop().run_in_executor(
+            None,
+            lambda: wait_until(
+                lambda: logged("processing task") > started,
+                timeout=10,
+                interval=0.005,
+                what="the server to start the task",
+            ),
+        )
         task.cancel()
         await asyncio.wait({task})
         await client.aclose()
-        wait_until(lambda: cancels() > before, timeout=10, what="the server to cancel the task")
+        wait_until(
+            lambda: logged("cancel task") > before, timeout=10, what="the server to cancel the task"
+        )
 
     asyncio.run(scenario())

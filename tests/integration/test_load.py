@@ -17,7 +17,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.harness import Editor, LlamaServer, wait_until
+from tests.harness import Editor, LlamaServer, human_pause, poll_until, wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -46,13 +46,11 @@ class Typist:
     def key(self, keys: str, count: int = 1) -> None:
         self.editor.type(keys)
         self.keys += count
-        time.sleep(0.01)
+        human_pause(0.01)
 
     def glance(self) -> None:
         """Pause for up to half a second to look at a suggestion; sometimes take it."""
-        deadline = time.monotonic() + 0.5
-        while self.editor.hint() is None and time.monotonic() < deadline:
-            time.sleep(0.02)
+        poll_until(self.editor.hint, timeout=0.5)
         if self.editor.hint() is not None and self.rng.random() < 0.4:
             self.key(self.rng.choice(["<Tab>", "<Tab>", "<S-Tab>", "<C-B>"]))
 
@@ -74,7 +72,7 @@ class Typist:
             self.key("<Tab>")
         elif roll < 0.68:
             self.key("<C-F>")
-            time.sleep(0.05)
+            human_pause(0.05)
         elif roll < 0.75:
             self.key("<CR>")
         elif roll < 0.79:
@@ -100,7 +98,7 @@ class Typist:
             self.key(rng.choice(["Go", "ggO", "A"]))
         else:  # think: stay idle in normal mode a moment (the ring is updated now)
             self.leave()
-            time.sleep(0.3)
+            human_pause(0.3)
             self.key("u")
             self.key("o")
 

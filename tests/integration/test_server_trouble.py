@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from tests.fakeserver import FakeServer, Received, Reply
-from tests.harness import Editor, LlamaServer, free_port, wait_until
+from tests.harness import Editor, LlamaServer, caught_up, free_port, wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -85,7 +85,7 @@ def test_stopped_server_gives_one_message_and_recovers_by_itself(
     editor.type_slowly("1 + 2 + 3 + 4 + 5 + 6", delay=0.05)
     wait_until(lambda: "llama-server not reachable" in editor.messages(), what="the message")
     editor.type_slowly(" + 7 + 8 + 9", delay=0.05)
-    time.sleep(0.5)
+    caught_up(editor)  # every request these keys made has failed by now
     assert count(editor.messages(), "llama-server not reachable") == 1
     assert editor.lines()[-1].endswith("x = 1 + 2 + 3 + 4 + 5 + 6 + 7 + 8 + 9")
     assert editor.hint() is None
@@ -112,7 +112,7 @@ def test_model_without_fim_tokens_is_named_once(
         editor.type_slowly("import os", delay=0.05)
         wait_until(lambda: "no FIM tokens" in editor.messages(), what="the 501 message")
         editor.type_slowly("\nimport sys", delay=0.05)
-        time.sleep(0.3)
+        caught_up(editor)  # every request these keys made has been refused by now
         messages = editor.messages()
         assert count(messages, "no FIM tokens") == 1
         assert editor.hint() is None
