@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from statistics import median
 from typing import Any
 
 import pytest
@@ -103,6 +104,15 @@ def test_two_megabyte_single_line_is_capped_and_typing_stays_fast(
     fake.responder = lambda r: Reply.completion("g(b);h(b);")
     editor = make_editor({"endpoint": fake.infill_url})
     editor.nvim.command(f"edit {path}")
+    # The same keys' cost without the plugin, measured here and now: compared
+    # with it, the machine's load cancels out of the figure.
+    editor.nvim.command("LlamaDisable")
+    wait_until(lambda: not editor.lua("return require('llama_nvim').is_enabled()"), what="off")
+    editor.type("A")
+    baseline = typing_latencies(editor, "q=0;q=0;q=")
+    editor.type("<Esc>")
+    editor.nvim.command("LlamaEnable")
+    wait_until(lambda: editor.lua("return require('llama_nvim').is_enabled()"), what="on")
     editor.type("A")
     # No automatic suggestion on such a line: its context is cut anyway, and an
     # inline hint would make every keystroke slow to redraw.
@@ -110,7 +120,10 @@ def test_two_megabyte_single_line_is_capped_and_typing_stays_fast(
     settle(editor)
     assert fake.infill_requests() == []
     assert editor.hint() is None
-    assert max(latencies) < 0.3, [round(t, 3) for t in latencies]
+    assert median(latencies) < 2 * median(baseline) + 0.02, (
+        [round(t, 3) for t in latencies],
+        [round(t, 3) for t in baseline],
+    )
     # Asked for by hand, it comes, with the nearest text kept within the cap.
     editor.type("<C-F>")
     editor.wait_hint()
