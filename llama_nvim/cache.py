@@ -36,6 +36,22 @@ def _drop_lines(prefix: str, count: int) -> str | None:
     return prefix[start:]
 
 
+def may_serve(requested: LocalContext, now: LocalContext) -> bool:
+    """Whether an answer for ``requested`` may still serve ``now``, by type-through.
+
+    True when only the text left of the cursor grew, by at most
+    TYPE_THROUGH_CHARS, on the same lines: ``get`` then finds the answer if it
+    starts with what was typed.
+    """
+    typed = len(now.prompt) - len(requested.prompt)
+    return (
+        0 <= typed <= TYPE_THROUGH_CHARS
+        and now.prompt.startswith(requested.prompt)
+        and now.suffix == requested.suffix
+        and now.prefix == requested.prefix
+    )
+
+
 @dataclass(frozen=True)
 class Hit:
     """A cached suggestion, already shortened by what was typed through."""

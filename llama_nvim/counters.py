@@ -21,6 +21,10 @@ class Counters:
     cache_hits: int = 0
     dropped_stale: int = 0
     dropped_filtered: int = 0
+    # Keystrokes that waited for the request in flight instead of cancelling it,
+    # and those then served from its answer (typed partly through).
+    waited: int = 0
+    served_on_arrival: int = 0
     speculative: int = 0
     speculative_adopted: int = 0
     primes: int = 0

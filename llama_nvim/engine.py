@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable, Coroutine
 from typing import Any
 
-from .cache import SuggestionCache
+from .cache import SuggestionCache, may_serve
 from .client import InfillClient
 from .config import Config
 from .context import LocalContext, Snapshot, build_local_context
@@ -35,7 +35,7 @@ from .projects import Place, Projects
 from .render import Editor, InfoFigures, RenderPlan, info_text
 from .request_builder import RequestBuilder, RequestShaping
 from .ring import Ring, relative_name
-from .scheduler import Scheduler
+from .scheduler import Scheduler, Waiting
 from .sender import Sender
 from .speculation import Speculation
 from .tokens import TokenCounter
@@ -164,11 +164,8 @@ class Engine:
         self.counters.events += 1
         self.priming.typed()
         snapshot = event.snapshot
-        seq = self.scheduler.supersede()
-        self.log.write(
-            "keystroke", seq=seq, manual=snapshot.manual, row=snapshot.row, col=snapshot.col
-        )
         if not self._wanted(snapshot):
+            seq = self.scheduler.supersede()
             self.log.write("skip", seq=seq, reason="disabled, excluded or mid-line")
             return
         project = self.projects.enter(snapshot.filename, snapshot.cwd)
@@ -177,10 +174,20 @@ class Engine:
         if not snapshot.manual:
             hit = self.cache.get(context)
             if hit is not None:
+                seq = self.scheduler.supersede()
                 self.log.write("cache_hit", seq=seq, typed=hit.typed)
                 self.counters.cache_hits += 1
                 self._show(snapshot, hit.lines, InfoFigures(cached=True, ring=self._ring_info()))
                 return
+            waiting = self.scheduler.wait_behind((snapshot, context))
+            if waiting is not None:
+                self.log.write("wait", seq=waiting, row=snapshot.row, col=snapshot.col)
+                self.counters.waited += 1
+                return
+        seq = self.scheduler.supersede()
+        self.log.write(
+            "keystroke", seq=seq, manual=snapshot.manual, row=snapshot.row, col=snapshot.col
+        )
         self.scheduler.run(self._complete(seq, snapshot, context))
 
     def on_cycle(self, event: Cycle) -> None:
@@ -250,13 +257,23 @@ class Engine:
             context,
             t_max_predict_ms=self.config.t_max_predict_ms_first,
         )
-        completion = await self.sender.send(body)
+        # While on the wire, a keystroke that types on may wait for this answer.
+        self.scheduler.on_the_wire(lambda item: may_serve(context, item[1]))
+        try:
+            completion = await self.sender.send(body)
+        finally:
+            waiting = self.scheduler.off_the_wire()
+        lines = None
+        if completion is not None:
+            self.counters.waited_for(completion, len(body["input_extra"]))
+            lines = suggestion_lines(completion.content, snapshot)
+            if lines is not None:
+                self.cache.put(context, lines)
+        if waiting is not None:
+            await self._serve_waiting(waiting)
+            return
         if completion is None:
             return
-        self.counters.waited_for(completion, len(body["input_extra"]))
-        lines = suggestion_lines(completion.content, snapshot)
-        if lines is not None:
-            self.cache.put(context, lines)
         if not self.scheduler.is_current(seq):
             self.log.write("drop", seq=seq, reason="stale")
             self.counters.dropped_stale += 1
@@ -267,6 +284,17 @@ class Engine:
             return
         figures = InfoFigures(n_ctx=self.n_ctx, completion=completion, ring=self._ring_info())
         self._show(snapshot, lines, figures)
+
+    async def _serve_waiting(self, waiting: Waiting[tuple[Snapshot, LocalContext]]) -> None:
+        """The keystroke that waited for the answer just in: from it if it matches, else ask."""
+        snapshot, context = waiting.item
+        hit = self.cache.get(context)
+        if hit is None:
+            await self._complete(waiting.seq, snapshot, context)
+            return
+        self.log.write("served_on_arrival", seq=waiting.seq, typed=hit.typed)
+        self.counters.served_on_arrival += 1
+        self._show(snapshot, hit.lines, InfoFigures(cached=True, ring=self._ring_info()))
 
     def _show(self, snapshot: Snapshot, lines: list[str], figures: InfoFigures) -> None:
         """Show ``lines`` and speculate on them being accepted."""

@@ -1,17 +1,38 @@
-"""The one-in-flight rule: which request may run, and when a reply is stale.
+"""The one-in-flight rule: which request may run, what waits, and when a reply is stale.
 
 Every event that makes earlier replies useless supersedes them (a new sequence
 number) and cancels the task waiting for one. A cancelled task may still be
 closing its connection; nothing new is sent until it is gone, so at most one
-request is ever in flight. The policy (what supersedes what, what waits) lives
+request is ever in flight.
+
+A keystroke that only types on along the line does not cancel a request whose
+answer may still serve it (the user may be typing what it will suggest): the
+request goes on, and the newest keystroke waits beside it, replacing the one
+that waited before. When the answer comes, the waiting keystroke is served
+from it if what was typed matches, else sent at once. A burst of keys thus
+costs one request, and the server never works on an answer nobody can use. On
+a server slower than the typist, cancelling instead would leave the server
+busy with prompts it cannot stop, and the request made at the user's pause
+would queue behind them. The policy (what supersedes what, what waits) lives
 here and only here.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Coroutine
-from typing import Any
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Waiting(Generic[T]):
+    """A keystroke held back while the request in flight may still answer it."""
+
+    seq: int
+    item: T
 
 
 class Scheduler:
@@ -21,6 +42,9 @@ class Scheduler:
         self._seq = 0
         self._task: asyncio.Task[None] | None = None  # the user's request, or priming
         self._closing: set[asyncio.Task[None]] = set()
+        # While the user's request is on the wire: which later states its answer may serve.
+        self._serves: Callable[[Any], bool] | None = None
+        self._waiting: Waiting[Any] | None = None
 
     @property
     def task(self) -> asyncio.Task[None] | None:
@@ -30,8 +54,35 @@ class Scheduler:
     def supersede(self) -> int:
         """Make every earlier reply stale and cancel the task that waits for one."""
         self._seq += 1
+        self._waiting = None
         self.cancel(self._task)
         return self._seq
+
+    def wait_behind(self, item: T) -> int | None:
+        """If the request on the wire may answer ``item``, let ``item`` wait for it.
+
+        Returns the new sequence number (earlier replies are stale, none is
+        cancelled), or None if the request cannot serve ``item`` (or none runs):
+        then the caller supersedes as usual.
+        """
+        serves = self._serves
+        if serves is None or not self.busy() or not serves(item):
+            return None
+        self._seq += 1
+        self._waiting = Waiting(self._seq, item)
+        return self._seq
+
+    def on_the_wire(self, serves: Callable[[Any], bool]) -> None:
+        """The running task sends now; ``serves`` says which later items its answer may serve."""
+        self._serves = serves
+
+    def off_the_wire(self) -> Waiting[Any] | None:
+        """The running task's answer is in: the keystroke that waited for it, if any."""
+        self._serves = None
+        waiting, self._waiting = self._waiting, None
+        if waiting is not None and waiting.seq != self._seq:
+            return None  # superseded since (cannot happen: supersede clears it)
+        return waiting
 
     def is_current(self, seq: int) -> bool:
         """True if nothing superseded ``seq`` since it was handed out."""

@@ -11,7 +11,7 @@ import dataclasses
 
 import pytest
 
-from llama_nvim.cache import TYPE_THROUGH_CHARS, Hit, SuggestionCache
+from llama_nvim.cache import TYPE_THROUGH_CHARS, Hit, SuggestionCache, may_serve
 from llama_nvim.context import (
     LocalContext,
     Snapshot,
@@ -387,3 +387,35 @@ def test_a_cut_prompt_is_recognised_so_no_multi_line_accept_is_predicted() -> No
     s = dataclasses.replace(snap(before=full[-16:]), col=len(full))
     assert not before_is_whole(s)
     assert before_is_whole(dataclasses.replace(s, before=full))
+
+
+# -- which answers may still serve a later keystroke -----------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("now", "serves"),
+    [
+        (ctx("x = "), True),
+        (ctx("x = 1"), True),
+        (ctx("x = " + "1" * TYPE_THROUGH_CHARS), True),
+        (ctx("x = " + "1" * (TYPE_THROUGH_CHARS + 1)), False),
+        (ctx("x ="), False),
+        (ctx("y = 1"), False),
+        (ctx("x = 1", suffix=")\n"), False),
+        (ctx("x = 1", prefix="a\n"), False),
+    ],
+)
+def test_an_answer_may_serve_only_what_types_on_along_the_same_lines(
+    now: LocalContext, serves: bool
+) -> None:
+    assert may_serve(ctx("x = "), now) is serves
+
+
+def test_what_may_serve_is_what_type_through_then_finds() -> None:
+    cache = SuggestionCache(10)
+    requested = ctx("x = ")
+    cache.put(requested, ["1234"])
+    for typed in ("1", "12", "123"):
+        now = ctx("x = " + typed)
+        assert may_serve(requested, now)
+        assert cache.get(now) == Hit(["1234"[len(typed) :]], len(typed))

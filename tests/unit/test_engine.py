@@ -174,8 +174,9 @@ def test_keystroke_supersedes_the_in_flight_request() -> None:
         engine, editor = make_engine(server)
         send(engine, "keystroke", event("x = "))
         await server.next_request()
-        send(engine, "keystroke", event("x = 1", tick=2))
-        assert (await server.next_request())["prompt"] == "x = 1"
+        # The text left of the cursor changed: no answer for "x = " can serve it.
+        send(engine, "keystroke", event("y = ", tick=2))
+        assert (await server.next_request())["prompt"] == "y = "
         server.gate.set()
         await finish(engine)
         return engine, editor, server
@@ -184,18 +185,19 @@ def test_keystroke_supersedes_the_in_flight_request() -> None:
     assert server.cancelled == 1
     assert engine.counters.cancelled == 1
     assert engine.counters.requests == 2
-    assert [plan.lines for plan in editor.shown] == [[reply_to("x = 1")]]
+    assert [plan.lines for plan in editor.shown] == [[reply_to("y = ")]]
     assert server.peak == 1
 
 
-def test_typing_while_the_server_is_slow_keeps_one_request_in_flight() -> None:
+def test_edits_while_the_server_is_slow_keep_one_request_in_flight() -> None:
     async def main() -> tuple[Engine, FakeEditor, FakeServer]:
         server = FakeServer()
         server.gate = asyncio.Event()
         server.close_turns = 2
         engine, editor = make_engine(server)
         for i in range(10):
-            send(engine, "keystroke", event("x = " + "1" * i, tick=i))
+            # Each key rewrites the text left of the cursor: every answer is useless.
+            send(engine, "keystroke", event(f"v{i} = ", tick=i))
             await server.next_request()
         server.gate.set()
         await finish(engine)
@@ -209,19 +211,88 @@ def test_typing_while_the_server_is_slow_keeps_one_request_in_flight() -> None:
     assert [plan.snapshot.tick for plan in editor.shown] == [9]
 
 
-def test_burst_of_keystrokes_sends_only_the_last() -> None:
+def test_typing_on_while_the_server_is_slow_waits_for_the_answer_instead_of_cancelling() -> None:
     async def main() -> tuple[Engine, FakeEditor, FakeServer]:
         server = FakeServer()
+        server.gate = asyncio.Event()
         engine, editor = make_engine(server)
-        for i in range(20):
-            send(engine, "keystroke", event("y" * i, tick=i))
+        send(engine, "keystroke", event("x = "))
+        await server.next_request()
+        for i in range(1, 10):
+            send(engine, "keystroke", event("x = " + "1" * i, tick=i))
+        await turns(5)
+        in_flight_while_typing = len(server.bodies)
+        server.gate.set()
+        await finish(engine)
+        assert in_flight_while_typing == 1
+        return engine, editor, server
+
+    engine, editor, server = asyncio.run(main())
+    # The answer for "x = " does not start with what was typed: one request
+    # for the newest state follows, none for the keys in between.
+    assert server.prompts() == ["x = ", "x = " + "1" * 9]
+    assert server.cancelled == 0
+    assert engine.counters.cancelled == 0
+    assert engine.counters.waited == 9
+    assert server.peak == 1
+    assert [plan.snapshot.tick for plan in editor.shown] == [9]
+
+
+def test_an_answer_for_a_place_typed_through_shows_the_rest_on_arrival() -> None:
+    async def main() -> tuple[Engine, FakeEditor, FakeServer]:
+        server = FakeServer()
+        server.gate = asyncio.Event()
+        server.answer = lambda body: ok("count += 1")
+        engine, editor = make_engine(server)
+        send(engine, "keystroke", event("    ", above=("for x in y:",)))
+        await server.next_request()
+        send(engine, "keystroke", event("    c", above=("for x in y:",), tick=2))
+        send(engine, "keystroke", event("    co", above=("for x in y:",), tick=3))
+        server.gate.set()
         await finish(engine)
         return engine, editor, server
 
     engine, editor, server = asyncio.run(main())
-    assert [body["prompt"] for body in server.bodies] == ["y" * 19]
-    assert [plan.snapshot.tick for plan in editor.shown] == [19]
-    assert engine.counters.events == 20
+    assert len(server.bodies) == 1
+    assert engine.counters.served_on_arrival == 1
+    assert [(plan.snapshot.tick, plan.lines) for plan in editor.shown] == [(3, ["unt += 1"])]
+
+
+def test_moving_to_another_line_cancels_the_request_that_cannot_serve_it() -> None:
+    async def main() -> tuple[Engine, FakeServer]:
+        server = FakeServer()
+        server.gate = asyncio.Event()
+        engine, _ = make_engine(server)
+        send(engine, "keystroke", event("x = "))
+        await server.next_request()
+        send(engine, "keystroke", event("x = 1", above=("def f():", "x = 0"), tick=2))
+        await server.next_request()
+        server.gate.set()
+        await finish(engine)
+        return engine, server
+
+    engine, server = asyncio.run(main())
+    assert server.cancelled == 1
+    assert engine.counters.waited == 0
+
+
+def test_ctrl_f_while_a_request_runs_asks_anew() -> None:
+    async def main() -> tuple[Engine, FakeServer]:
+        server = FakeServer()
+        server.gate = asyncio.Event()
+        engine, _ = make_engine(server)
+        send(engine, "keystroke", event("x = "))
+        await server.next_request()
+        send(engine, "trigger", event("x = 1", tick=2, manual=True))
+        await server.next_request()
+        server.gate.set()
+        await finish(engine)
+        return engine, server
+
+    engine, server = asyncio.run(main())
+    assert server.prompts() == ["x = ", "x = 1"]
+    assert server.cancelled == 1
+    assert engine.counters.waited == 0
 
 
 @pytest.mark.parametrize("gap", [0, 1])
@@ -235,9 +306,9 @@ def test_new_request_waits_for_a_cancelled_one_that_is_still_closing(gap: int) -
         engine, _ = make_engine(server)
         send(engine, "keystroke", event("a"))
         await server.next_request()
-        send(engine, "keystroke", event("ab", tick=2))
+        send(engine, "keystroke", event("b", tick=2))
         await turns(gap)
-        send(engine, "keystroke", event("abc", tick=3))
+        send(engine, "keystroke", event("c", tick=3))
         await server.next_request()
         server.gate.set()
         await finish(engine)

@@ -162,3 +162,47 @@ def test_the_last_task_run_is_the_one_the_next_event_cancels() -> None:
         return cancels
 
     assert asyncio.run(main()) == (0, 1)
+
+
+def test_a_keystroke_waits_behind_a_request_whose_answer_may_serve_it() -> None:
+    async def main() -> None:
+        scheduler = Scheduler()
+        first = scheduler.supersede()
+        request = Request()
+        task = scheduler.run(request.run())
+        await request.started.wait()
+        scheduler.on_the_wire(lambda item: item.startswith("x = "))
+        assert scheduler.wait_behind("y") is None, "an answer for 'x = ' cannot serve 'y'"
+        second = scheduler.wait_behind("x = 1")
+        third = scheduler.wait_behind("x = 12")
+        assert second is not None
+        assert third is not None
+        assert first < second < third
+        assert not scheduler.is_current(first), "the running request's own reply is stale"
+        assert request.cancels == 0
+        waiting = scheduler.off_the_wire()
+        assert waiting is not None
+        assert (waiting.seq, waiting.item) == (third, "x = 12"), "only the newest waits"
+        assert scheduler.off_the_wire() is None
+        task.cancel()
+        await asyncio.wait({task})
+
+    asyncio.run(main())
+
+
+def test_nothing_waits_behind_a_request_not_on_the_wire_or_superseded() -> None:
+    async def main() -> None:
+        scheduler = Scheduler()
+        assert scheduler.wait_behind("x") is None, "nothing runs"
+        request = Request()
+        task = scheduler.run(request.run())
+        await request.started.wait()
+        assert scheduler.wait_behind("x") is None, "debouncing, not sending yet"
+        scheduler.on_the_wire(lambda item: True)
+        assert scheduler.wait_behind("x") is not None
+        scheduler.supersede()
+        await asyncio.wait({task})
+        assert request.cancels == 1
+        assert scheduler.off_the_wire() is None, "superseding drops the waiting keystroke"
+
+    asyncio.run(main())
