@@ -59,7 +59,7 @@ class Sender:
         )
         request_id = 0 if quiet else self._announce_start()
         started = self._clock()
-        status = "error"  # unless set otherwise below: an unexpected exception is one too
+        status, error = "error", ""  # unless set below: an unexpected exception is one too
         try:
             completion = await self._client.infill(body)
             status = "ok"
@@ -70,10 +70,12 @@ class Sender:
             raise
         except ServerProblem as problem:
             self._failed(problem, quiet=quiet)
+            error = describe(problem, self._client.endpoint)
             return None
         finally:
             if request_id:
-                self._announce_done(request_id, status, started)
+                ms = round((self._clock() - started) * 1000)
+                self._editor.request_done(RequestDone(request_id, status, ms, error))
         if self._reporter.on_success():
             self._editor.notify("llama.nvim: llama-server answers again", error=False)
         self._on_success()
@@ -84,11 +86,6 @@ class Sender:
         self._request_id += 1
         self._editor.request_started(RequestStarted(self._request_id))
         return self._request_id
-
-    def _announce_done(self, request_id: int, status: str, started: float) -> None:
-        ms = round((self._clock() - started) * 1000)
-        error = self.last_problem if status == "error" else ""
-        self._editor.request_done(RequestDone(request_id, status, ms, error))
 
     def _failed(self, problem: ServerProblem, *, quiet: bool) -> None:
         self._log.write("problem", kind=problem.kind.value, detail=problem.detail)

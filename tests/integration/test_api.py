@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from tests.harness import Editor, LlamaServer, free_port, wait_until
+from tests.harness import Editor, LlamaServer, free_port, settle, wait_until
 from tests.integration.test_completion import PY_SOURCE, fresh_line, shown_as_typed
 
 pytestmark = pytest.mark.integration
@@ -213,6 +213,38 @@ def test_events_fire_in_order_and_the_state_follows(
         "idle",
     ]
     assert editor.nvim.vars["llama_nvim_state"] == "idle"
+
+
+def test_events_for_one_key_typed_with_automatic_suggestions(
+    make_editor: Callable[..., Editor], llama_server: LlamaServer
+) -> None:
+    editor = make_editor({"endpoint": llama_server.infill_url}, init=RECORD_EVENTS)
+    editor.set_text(PY_SOURCE)
+    for attempt in range(10):
+        fresh_line(editor, f"    r{attempt} = ")
+        hint = editor.wait_hint()
+        settle(editor)
+        editor.lua("_G.llama_seen = {}")
+        # Not the hint's next character: that would only move the hint along.
+        editor.type("Z" if hint.inline.startswith("Q") else "Q")
+        wait_until(lambda: any(e["name"] == "LlamaRequestDone" for e in seen(editor)),
+                   what="the request for the key to end")  # fmt: skip
+        settle(editor)
+        if editor.hint() is not None:
+            break
+    else:
+        pytest.fail("no suggestion after a typed key")
+    editor.type("<Tab>")
+    wait_until(lambda: len(seen(editor)) >= 4, what="the accept event")
+    started, done, shown, accepted = seen(editor)[:4]
+    assert [e["name"] for e in (started, done, shown, accepted)] == [
+        "LlamaRequestStarted",
+        "LlamaRequestDone",
+        "LlamaSuggestionShown",
+        "LlamaSuggestionAccepted",
+    ]
+    assert done["data"]["id"] == started["data"]["id"]
+    assert done["data"]["status"] == "ok"
 
 
 def test_state_is_error_against_a_dead_server(make_editor: Callable[..., Editor]) -> None:
