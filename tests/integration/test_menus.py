@@ -37,8 +37,12 @@ END
 
 
 def same_hint(editor: Editor, hint: Hint) -> Hint | None:
+    """The hint shown if it is ``hint``'s text at ``hint``'s place (its info text may differ:
+    typing on after a menu closes can get the same suggestion back from the cache)."""
     shown = editor.hint()
-    return shown if shown is not None and shown == hint else None
+    if shown is None:
+        return None
+    return shown if (shown.row, shown.col, shown.text) == (hint.row, hint.col, hint.text) else None
 
 
 def test_native_popup_menu_hides_the_hint_and_it_returns_when_dismissed(editor: Editor) -> None:
