@@ -147,6 +147,9 @@ class Config:
     max_prefix_bytes: int = 32768
     max_suffix_bytes: int = 8192
     max_line_bytes: int = 4096
+    # Hide the suggestion while a completion menu (native, nvim-cmp, blink.cmp)
+    # is open; show it again when the menu closes with the text unchanged.
+    hide_during_completion: bool = True
 
 
 @dataclass(frozen=True)
@@ -311,6 +314,7 @@ _RULES: dict[str, _Rule] = {
     "max_prefix_bytes": _int(0),
     "max_suffix_bytes": _int(0),
     "max_line_bytes": _int(16),
+    "hide_during_completion": _bool(),
 }
 
 assert set(_RULES) == {f.name for f in dataclasses.fields(Config)}, "every option needs a rule"

@@ -7,7 +7,10 @@ log line, nothing else happens). A missing field takes its default: Lua drops
 nil values from tables.
 
 Python -> Lua: ``ShowHint`` (``require('llama_nvim').show``), ``Notice``
-(``.message``); the setup options are ``plugin._lua_options``' dict.
+(``.message``), ``RequestStarted`` / ``RequestDone`` (``.request_started`` /
+``.request_done``, for the statusline state and the User events; an answered
+request's end and the suggestion shown from it go together, in ``.answer``);
+the setup options are ``plugin._lua_options``' dict.
 """
 
 from __future__ import annotations
@@ -217,3 +220,28 @@ class Notice:
 
     text: str
     error: bool
+
+
+@dataclass(frozen=True)
+class RequestStarted:
+    """``require('llama_nvim').request_started(data)``: a request the user waits for was sent."""
+
+    id: int  # numbers the requests of this session; its RequestDone carries the same
+
+    def to_lua(self) -> dict[str, Any]:
+        """The table the Lua side receives."""
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class RequestDone:
+    """``require('llama_nvim').request_done(data)``: that request ended."""
+
+    id: int
+    status: str  # "ok", "error" or "cancelled"
+    ms: int  # from sending to the end
+    error: str  # what went wrong, worded for the user, when status is "error"; else ""
+
+    def to_lua(self) -> dict[str, Any]:
+        """The table the Lua side receives."""
+        return asdict(self)

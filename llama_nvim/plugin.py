@@ -59,6 +59,7 @@ def _lua_options(config: Config, enabled: bool) -> dict[str, Any]:
         ring_n_chunks=config.ring_n_chunks,
         ring_chunk_size=config.ring_chunk_size,
         ring_scope=config.ring_scope,
+        hide_during_completion=config.hide_during_completion,
     )
     return options
 

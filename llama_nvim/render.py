@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from .context import Snapshot
-from .messages import ShowHint
+from .messages import RequestDone, RequestStarted, ShowHint
 from .protocol import Completion
 
 HL_HINT = "LlamaNvimHint"
@@ -95,3 +95,9 @@ class Editor(Protocol):
 
     def notify(self, message: str, *, error: bool) -> None:
         """Tell the user something, once."""
+
+    def request_started(self, started: RequestStarted) -> None:
+        """A request the user waits for was sent (statusline state, User event)."""
+
+    def request_done(self, done: RequestDone) -> None:
+        """That request ended: answered, failed or cancelled."""

@@ -9,6 +9,7 @@ from typing import Any
 from .client import InfillClient
 from .counters import Counters
 from .debuglog import DebugLog
+from .messages import RequestDone, RequestStarted
 from .problems import ProblemReporter, ServerProblem, describe
 from .protocol import Completion
 from .render import Editor
@@ -36,13 +37,18 @@ class Sender:
         # The full text of the last problem, for :LlamaStatus (messages shown
         # while typing are cut to the command line's width).
         self.last_problem = ""
+        self._request_id = 0
 
     def may_request(self) -> bool:
         """False while backing off from a server that keeps failing."""
         return self._reporter.may_request(self._clock())
 
     async def send(self, body: dict[str, Any], *, quiet: bool = False) -> Completion | None:
-        """The server's completion, or None after a problem (reported unless ``quiet``)."""
+        """The server's completion, or None after a problem (reported unless ``quiet``).
+
+        A request the user waits for (not ``quiet``) is announced to the editor
+        when sent and when ended, whatever the end: that drives the statusline.
+        """
         self._counters.requests += 1
         self._log.write(
             "request",
@@ -51,20 +57,35 @@ class Sender:
             extra_chunks=len(body["input_extra"]),
             prompt=body["prompt"],
         )
+        request_id = 0 if quiet else self._announce_start()
+        started = self._clock()
+        status, error = "error", ""  # unless set below: an unexpected exception is one too
         try:
             completion = await self._client.infill(body)
+            status = "ok"
         except asyncio.CancelledError:
+            status = "cancelled"
             self._log.write("cancelled")
             self._counters.cancelled += 1
             raise
         except ServerProblem as problem:
             self._failed(problem, quiet=quiet)
+            error = describe(problem, self._client.endpoint)
             return None
+        finally:
+            if request_id:
+                ms = round((self._clock() - started) * 1000)
+                self._editor.request_done(RequestDone(request_id, status, ms, error))
         if self._reporter.on_success():
             self._editor.notify("llama.nvim: llama-server answers again", error=False)
         self._on_success()
         self._received(completion)
         return completion
+
+    def _announce_start(self) -> int:
+        self._request_id += 1
+        self._editor.request_started(RequestStarted(self._request_id))
+        return self._request_id
 
     def _failed(self, problem: ServerProblem, *, quiet: bool) -> None:
         self._log.write("problem", kind=problem.kind.value, detail=problem.detail)

@@ -20,7 +20,7 @@ from llama_nvim.client import InfillClient
 from llama_nvim.config import Config
 from llama_nvim.context import LocalContext
 from llama_nvim.engine import Engine
-from llama_nvim.messages import Keystroke, TextChunk, parse_event
+from llama_nvim.messages import Keystroke, RequestDone, RequestStarted, TextChunk, parse_event
 from llama_nvim.protocol import ExtraChunk, build_infill_body
 from llama_nvim.render import RenderPlan
 from tests.bench.naive import NaiveShaping
@@ -44,6 +44,12 @@ class RecordingEditor:
 
     def notify(self, message: str, *, error: bool) -> None:
         self.messages.append(message)
+
+    def request_started(self, started: RequestStarted) -> None:
+        pass
+
+    def request_done(self, done: RequestDone) -> None:
+        pass
 
 
 class RecordingTransport(httpx.AsyncBaseTransport):

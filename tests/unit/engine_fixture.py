@@ -25,7 +25,7 @@ from llama_nvim.client import InfillClient
 from llama_nvim.config import Config
 from llama_nvim.context import Snapshot
 from llama_nvim.engine import Engine
-from llama_nvim.messages import Keystroke, parse_event
+from llama_nvim.messages import Keystroke, RequestDone, RequestStarted, parse_event
 from llama_nvim.render import RenderPlan
 from llama_nvim.ring import Chunk, Ring
 from llama_nvim.tokens import TokenCounter
@@ -40,6 +40,7 @@ class FakeEditor:
         self.shown: list[RenderPlan] = []
         self.hidden = 0
         self.messages: list[tuple[str, bool]] = []
+        self.requests: list[RequestStarted | RequestDone] = []
 
     def show(self, plan: RenderPlan) -> None:
         self.shown.append(plan)
@@ -49,6 +50,12 @@ class FakeEditor:
 
     def notify(self, message: str, *, error: bool) -> None:
         self.messages.append((message, error))
+
+    def request_started(self, started: RequestStarted) -> None:
+        self.requests.append(started)
+
+    def request_done(self, done: RequestDone) -> None:
+        self.requests.append(done)
 
 
 class Clock:

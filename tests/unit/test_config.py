@@ -75,6 +75,7 @@ def test_valid_values_override_defaults_without_problems() -> None:
         "id_slot": -1,
         "disabled_filetypes": ("markdown", "text"),
         "max_line_bytes": 16,
+        "hide_during_completion": False,
     }
     config, problems = parse_config(raw)
     assert problems == []
@@ -92,6 +93,7 @@ def test_valid_values_override_defaults_without_problems() -> None:
     assert config.timeout_ms == 100
     assert config.disabled_filetypes == ("markdown", "text")
     assert config.max_line_bytes == 16
+    assert config.hide_during_completion is False
     # Untouched keys keep their defaults.
     assert config.ring_scope == Config().ring_scope
 
@@ -130,6 +132,7 @@ def test_list_options_become_tuples() -> None:
         ("auto_fim", "yes"),
         ("enable_at_startup", None),
         ("enable_at_startup", -1),
+        ("hide_during_completion", "no"),
         # strings
         ("api_key", 123),
         ("keymap_trigger", None),

@@ -14,6 +14,7 @@ import pytest
 
 from llama_nvim.client import InfillClient
 from llama_nvim.engine import Engine
+from llama_nvim.messages import RequestDone, RequestStarted
 from llama_nvim.problems import Kind, ServerProblem, describe
 from tests.unit.engine_fixture import (
     ENDPOINT,
@@ -280,3 +281,60 @@ def test_no_last_problem_while_all_is_well() -> None:
         return engine
 
     assert asyncio.run(main()).sender.last_problem == ""
+
+
+# -- request start and end, for the statusline and the User events -------------------------------
+
+
+def test_each_request_the_user_waits_for_is_announced_when_sent_and_when_ended() -> None:
+    async def main() -> FakeEditor:
+        server = FakeServer()
+        server.gate = asyncio.Event()
+        engine, editor = make_engine(server)
+        send(engine, "keystroke", event("x = "))
+        await server.next_request()
+        send(engine, "keystroke", event("x = 1", tick=2))
+        await server.next_request()
+        server.gate.set()
+        await finish(engine)
+        return editor
+
+    editor = asyncio.run(main())
+    assert [type(m).__name__ for m in editor.requests] == [
+        "RequestStarted",
+        "RequestDone",
+        "RequestStarted",
+        "RequestDone",
+    ]
+    first_started, first_done, second_started, second_done = editor.requests
+    assert (first_started.id, second_started.id) == (1, 2)
+    assert first_done == RequestDone(1, "cancelled", 0, "")
+    assert second_done == RequestDone(2, "ok", 0, "")
+    assert editor.shown, "the answer is shown after its request was announced done"
+
+
+def test_a_failed_request_is_announced_with_its_problem() -> None:
+    async def main() -> FakeEditor:
+        server = FakeServer()
+        server.answer = refused
+        engine, editor = make_engine(server)
+        send(engine, "keystroke", event("x = "))
+        await finish(engine)
+        return editor
+
+    editor = asyncio.run(main())
+    expected = describe(ServerProblem(Kind.UNREACHABLE, "[Errno 111] Connection refused"), ENDPOINT)
+    assert editor.requests == [RequestStarted(1), RequestDone(1, "error", 0, expected)]
+
+
+def test_background_requests_are_not_announced() -> None:
+    async def main() -> tuple[FakeEditor, FakeServer]:
+        server = FakeServer()
+        engine, editor = make_engine(server, make_config(speculative=True))
+        send(engine, "keystroke", event("x = "))
+        await finish(engine)
+        return editor, server
+
+    editor, server = asyncio.run(main())
+    assert len(server.prompts()) == 2, "the suggestion's request and the speculative one"
+    assert editor.requests == [RequestStarted(1), RequestDone(1, "ok", 0, "")]

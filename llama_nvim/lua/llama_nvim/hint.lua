@@ -3,6 +3,7 @@
 
 local api = vim.api
 local context = require('llama_nvim.context')
+local events = require('llama_nvim.events')
 local state = require('llama_nvim.state')
 local status = require('llama_nvim.status')
 local M = {}
@@ -29,6 +30,7 @@ function M.hide()
     clear_marks(shown.buf)
     shown = nil
     status.set('')
+    events.refresh()
   end
 end
 

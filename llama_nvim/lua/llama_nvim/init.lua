@@ -11,12 +11,17 @@
 -- The parts: context (the snapshot sent per keystroke), hint (the suggestion
 -- on screen), typing (the autocommands), ring_events (extra-context chunks),
 -- keys (mappings and their fallbacks), status (statusline, messages), rpc (to
--- the Python host), types (every message, both ways), health (:checkhealth).
+-- the Python host), types (every message, both ways), health (:checkhealth),
+-- events (state and User autocommands), menus (completion menus), plugs
+-- (<Plug> mappings, LlamaIsHintShown()).
 
 local api = vim.api
 local context = require('llama_nvim.context')
+local events = require('llama_nvim.events')
 local hint = require('llama_nvim.hint')
 local keys = require('llama_nvim.keys')
+local menus = require('llama_nvim.menus')
+local plugs = require('llama_nvim.plugs')
 local ring_events = require('llama_nvim.ring_events')
 local rpc = require('llama_nvim.rpc')
 local state = require('llama_nvim.state')
@@ -29,7 +34,17 @@ local M = {}
 ---@param kind 'full'|'line'|'word'
 ---@return boolean accepted false if no suggestion was shown here
 function M.accept(kind)
-  return hint.accept(kind)
+  local h = hint.current()
+  local at = h and { buf = h.buf, row = h.row, col = h.col }
+  if not hint.accept(kind) then
+    return false
+  end
+  ---@cast at { buf: integer, row: integer, col: integer }
+  -- What was inserted: from where the suggestion was to the cursor now.
+  local _, _, _, row, col = context.cursor_state()
+  local lines = api.nvim_buf_get_text(at.buf, at.row, at.col, row, col, {})
+  events.suggestion_accepted({ kind = kind, buf = at.buf, row = at.row, col = at.col, lines = lines })
+  return true
 end
 
 ---Removes the suggestion from the screen.
@@ -40,7 +55,17 @@ end
 ---Draws a render plan (called by the Python host, asynchronously).
 ---@param plan llama_nvim.RenderPlan
 function M.show(plan)
+  if menus.hiding() then
+    menus.park_plan(plan)
+    return
+  end
+  local before = hint.current()
   hint.show(plan)
+  local now = hint.current()
+  if now ~= nil and now ~= before then
+    menus.note_drawn(now)
+    events.suggestion_shown(now)
+  end
 end
 
 ---How a suggestion's text is shown from screen column `vcol`.
@@ -79,6 +104,47 @@ function M.cycle(step)
   ev.step = step
   ev.shown = hint.current().lines
   rpc.notify('cycle', ev)
+end
+
+---Hides the suggestion and drops the request pending, if any.
+function M.dismiss()
+  hint.hide()
+  rpc.notify('cancel')
+end
+
+---True while a suggestion is shown at the cursor (what the accept keys act on).
+---@return boolean
+function M.is_visible()
+  return hint.valid()
+end
+
+---What the plugin is doing: 'idle', 'waiting' (a request runs), 'shown' or
+---'error' (the last request failed). Also in g:llama_nvim_state.
+---@return llama_nvim.StateName
+function M.state()
+  return events.state()
+end
+
+---A request the user waits for was sent (called by the Python host).
+---@param data llama_nvim.RequestStarted
+function M.request_started(data)
+  events.request_started(data)
+end
+
+---That request ended (called by the Python host).
+---@param data llama_nvim.RequestDone
+function M.request_done(data)
+  events.request_done(data)
+end
+
+---A request's end and the suggestion from its answer, in one call (from the
+---Python host): the state goes from waiting to shown with no idle between.
+---@param done llama_nvim.RequestDone
+---@param plan llama_nvim.RenderPlan
+function M.answer(done, plan)
+  events.request_done(done, true)
+  M.show(plan)
+  events.refresh()
 end
 
 ---Shows one message from the plugin (called by the Python host).
@@ -135,6 +201,9 @@ function M.setup(chan, opts)
   api.nvim_set_hl(0, 'LlamaNvimHint', { link = 'Comment', default = true })
   api.nvim_set_hl(0, 'LlamaNvimInfo', { link = 'NonText', default = true })
   local problems = keys.install(opts)
+  plugs.install()
+  events.reset()
+  vim.g.llama_nvim_state = events.state()
   if opts.enabled then
     M.enable()
     -- The file Neovim was started on was entered before we existed.

@@ -2,7 +2,8 @@
 --
 -- Lua -> Python: one rpcnotify(chan, 'llama_nvim_event', kind, payload) per
 -- event, never waited on. Python -> Lua: nvim_exec_lua calls of the public
--- functions (setup, show, hide, message, enable, disable). This file only
+-- functions (setup, show, hide, message, enable, disable, request_started,
+-- request_done, answer). This file only
 -- describes the shapes, for readers and language servers; the Python host
 -- checks what it receives (plugin.py's on_event).
 
@@ -76,6 +77,20 @@
 ---@field inline string the first line as displayed
 ---@field virt_lines table[] the other lines as displayed, as extmark virt_lines
 
+---A request the user waits for was sent (messages.py's RequestStarted).
+---@class llama_nvim.RequestStarted
+---@field id integer numbers the requests of the session
+
+---That request ended (messages.py's RequestDone).
+---@class llama_nvim.RequestDone
+---@field id integer
+---@field status 'ok'|'error'|'cancelled'
+---@field ms integer from sending to the end
+---@field error string what went wrong when status is 'error', else ''
+
+---What the plugin is doing (require('llama_nvim').state(), g:llama_nvim_state).
+---@alias llama_nvim.StateName 'idle'|'waiting'|'shown'|'error'
+
 ---The options Python sends to setup (plugin.py's _lua_options).
 ---@class llama_nvim.Options
 ---@field enabled boolean
@@ -94,6 +109,7 @@
 ---@field ring_n_chunks integer
 ---@field ring_chunk_size integer
 ---@field ring_scope integer
+---@field hide_during_completion boolean
 
 ---One line of :checkhealth from the Python host (LlamaNvimHealth()).
 ---@class llama_nvim.HealthItem

@@ -4,6 +4,7 @@
 local api = vim.api
 local context = require('llama_nvim.context')
 local hint = require('llama_nvim.hint')
+local menus = require('llama_nvim.menus')
 local ring_events = require('llama_nvim.ring_events')
 local rpc = require('llama_nvim.rpc')
 local state = require('llama_nvim.state')
@@ -54,15 +55,16 @@ function M.attach()
   end
   au({ 'CursorMovedI', 'TextChangedI' }, on_cursor)
   au({ 'InsertLeave', 'BufLeave', 'WinLeave' }, on_leave)
-  au('CompleteChanged', hint.hide)
   au({ 'BufEnter', 'BufLeave', 'BufWritePost' }, ring_events.around_cursor)
   au('TextYankPost', ring_events.from_yank)
   au('CursorMoved', ring_events.on_normal_cursor)
+  menus.attach() -- hides the hint while a completion menu is open
 end
 
 ---Deletes the autocommands.
 function M.detach()
   pcall(api.nvim_del_augroup_by_name, augroup)
+  menus.detach()
 end
 
 ---Forgets the last keystroke, so the next one is never taken for a repeat.
