@@ -293,7 +293,7 @@ def test_each_request_the_user_waits_for_is_announced_when_sent_and_when_ended()
         engine, editor = make_engine(server)
         send(engine, "keystroke", event("x = "))
         await server.next_request()
-        send(engine, "keystroke", event("x = 1", tick=2))
+        send(engine, "keystroke", event("y = ", tick=2))  # cancels: no answer for "x = " serves it
         await server.next_request()
         server.gate.set()
         await finish(engine)
