@@ -26,10 +26,6 @@ class NvimEditor:
         """Draw a suggestion; Lua drops it if the cursor or text moved on."""
         self._lua("require('llama_nvim').show(...)", plan.to_lua())
 
-    def hide(self) -> None:
-        """Remove the suggestion."""
-        self._lua("require('llama_nvim').hide()")
-
     def notify(self, message: str, *, error: bool) -> None:
         """One message to the user."""
         notice = Notice(message, error)

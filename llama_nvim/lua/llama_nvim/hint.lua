@@ -3,11 +3,15 @@
 
 local api = vim.api
 local context = require('llama_nvim.context')
+local rpc = require('llama_nvim.rpc')
 local state = require('llama_nvim.state')
 local status = require('llama_nvim.status')
 local M = {}
 
 local ns = api.nvim_create_namespace('llama_nvim')
+-- The highlight groups of the suggestion and of its info text (init.lua defines them).
+local HL_HINT = 'LlamaNvimHint'
+local HL_INFO = 'LlamaNvimInfo'
 
 ---@type llama_nvim.Hint|nil the suggestion on screen: anchor + lines
 local shown = nil
@@ -74,7 +78,7 @@ local function set_display(h, vcol)
   h.inline = M.display(h.lines[1], vcol, h.tabstop)
   h.virt_lines = {}
   for i = 2, #h.lines do
-    h.virt_lines[i - 1] = { { M.display(h.lines[i], 0, h.tabstop), h.hl_hint } }
+    h.virt_lines[i - 1] = { { M.display(h.lines[i], 0, h.tabstop), HL_HINT } }
   end
 end
 
@@ -86,7 +90,7 @@ local function draw(h)
     pcall(api.nvim__ns_set, ns, { wins = { h.win } })
   end
   local opts = {
-    virt_text = { { h.inline, h.hl_hint } },
+    virt_text = { { h.inline, HL_HINT } },
     virt_text_pos = 'inline',
     right_gravity = false,
     hl_mode = 'combine',
@@ -97,7 +101,7 @@ local function draw(h)
   api.nvim_buf_set_extmark(h.buf, ns, h.row, h.col, opts)
   if h.info ~= '' then
     api.nvim_buf_set_extmark(h.buf, ns, h.row, 0, {
-      virt_text = { { h.info, h.hl_info } },
+      virt_text = { { h.info, HL_INFO } },
       virt_text_pos = 'eol',
       hl_mode = 'combine',
     })
@@ -136,6 +140,12 @@ function M.show(plan)
   shown = plan
   status.set(plan.status)
   draw(plan)
+  -- Python fetches ahead the suggestion for after this one is accepted whole;
+  -- the key it stores that under is the snapshot the editor will send then.
+  local after_accept = context.snapshot_after_insert(plan.row, plan.col, plan.lines)
+  if after_accept then
+    rpc.notify('shown', { after_accept = after_accept })
+  end
 end
 
 -- Type-through: if what was typed since the hint was drawn is the start of the

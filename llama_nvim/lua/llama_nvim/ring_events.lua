@@ -12,10 +12,9 @@ local JUMP_LINES = 32
 ---@type table<integer, integer> buf -> row where chunks were last picked (jump detection)
 local pick_row = {}
 
--- Lines per chunk: half of ring_chunk_size, as llama.vim takes them. Small
--- chunks keep the extra context focused and cheap for the server to attend to.
+-- Lines per chunk, decided with the ring's other rules in Python (plugin.py).
 local function chunk_lines()
-  return math.max(3, math.floor(state.opts.ring_chunk_size / 2))
+  return state.opts.ring_chunk_lines
 end
 
 ---@return llama_nvim.ChunkEvent
@@ -35,10 +34,12 @@ local function send_chunk(buf, first, last)
   end
   local n = api.nvim_buf_line_count(buf)
   first, last = math.max(first, 0), math.min(last, n)
-  if last - first < 3 then
+  if last <= first then
     return
   end
-  local lines = context.capped_lines(buf, first, last, o.max_prefix_bytes, o.max_line_bytes, false)
+  -- Whether a chunk is long enough to keep is the ring's rule (ring.py).
+  local lines = api.nvim_buf_get_lines(buf, first, last, false)
+  lines = context.capped_lines(lines, o.max_prefix_bytes, o.max_line_bytes, false)
   rpc.notify('chunk', chunk_event(buf, lines))
 end
 
@@ -65,10 +66,8 @@ function M.from_yank()
   if state.opts.ring_n_chunks == 0 or not context.eligible(buf) then
     return
   end
-  local lines = vim.v.event.regcontents
-  if #lines >= 3 then
-    rpc.notify('chunk', chunk_event(buf, vim.list_slice(lines, 1, chunk_lines())))
-  end
+  -- A short yank is sent too: the ring (ring.py) decides what is worth keeping.
+  rpc.notify('chunk', chunk_event(buf, vim.list_slice(vim.v.event.regcontents, 1, chunk_lines())))
 end
 
 -- After a jump of more than JUMP_LINES, the text just outside the local
