@@ -150,6 +150,12 @@ end
 
 -- Type-through: if what was typed since the hint was drawn is the start of the
 -- hint, keep showing the rest without asking anyone; otherwise drop it.
+-- Python's SuggestionCache.get types through too, with another job: answers
+-- not on screen (a late reply for a place the user typed through, a cached
+-- one). Both keep "typed text is a prefix of the first line, the text right
+-- of the cursor unchanged"; they never judge the same suggestion, so each
+-- keeps its own form of it (here byte compares against the hint, there the
+-- cache key) and no parity test ties them.
 ---@param win integer
 ---@param buf integer
 ---@param tick integer

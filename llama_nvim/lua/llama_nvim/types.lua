@@ -2,9 +2,9 @@
 --
 -- Lua -> Python: one rpcnotify(chan, 'llama_nvim_event', kind, payload) per
 -- event, never waited on. Python -> Lua: nvim_exec_lua calls of the public
--- functions (setup, show, hide, message, enable, disable, is_enabled). This file only
--- describes the shapes, for readers and language servers; the Python host
--- checks what it receives (plugin.py's on_event).
+-- functions (setup, show, message, enable, disable, is_enabled). This file
+-- only describes the shapes, for readers and language servers; the Python
+-- host checks what it receives (plugin.py's on_event).
 
 ---Lines of text sent as one string: one msgpack string decodes far faster in
 ---the Python host than hundreds of small ones.
