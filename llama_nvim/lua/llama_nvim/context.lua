@@ -133,9 +133,10 @@ end
 ---code), and no request is spent ahead for it.
 ---@param row integer
 ---@param col integer
+---@param vcol integer the screen column of (row, col)
 ---@param lines string[] what accepting inserts
 ---@return llama_nvim.Snapshot|nil
-function M.snapshot_after_insert(row, col, lines)
+function M.snapshot_after_insert(row, col, vcol, lines)
   local buf = api.nvim_get_current_buf()
   if #lines > 1 and col > state.opts.max_line_bytes then
     return nil
@@ -160,10 +161,9 @@ function M.snapshot_after_insert(row, col, lines)
     end
     return out
   end
-  local new_row = row + added
-  local new_col = (added == 0 and col or 0) + #last
-  local vcol = vim.fn.strdisplaywidth(new[#new]:sub(1, new_col))
-  return snapshot_of(buf, get_lines, new_row, new_col, vcol, false)
+  local start_vcol = added == 0 and vcol or 0
+  local new_vcol = start_vcol + vim.fn.strdisplaywidth(last, start_vcol)
+  return snapshot_of(buf, get_lines, row + added, (added == 0 and col or 0) + #last, new_vcol, false)
 end
 
 return M

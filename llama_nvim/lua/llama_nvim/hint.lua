@@ -142,7 +142,7 @@ function M.show(plan)
   draw(plan)
   -- Python fetches ahead the suggestion for after this one is accepted whole;
   -- the key it stores that under is the snapshot the editor will send then.
-  local after_accept = context.snapshot_after_insert(plan.row, plan.col, plan.lines)
+  local after_accept = context.snapshot_after_insert(plan.row, plan.col, plan.vcol, plan.lines)
   if after_accept then
     rpc.notify('shown', { after_accept = after_accept })
   end

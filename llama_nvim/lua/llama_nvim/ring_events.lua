@@ -27,20 +27,23 @@ local function chunk_event(buf, lines)
   }
 end
 
-local function send_chunk(buf, first, last)
+-- Capped as the local context is, so a minified line costs no more here.
+-- Whether the lines are worth keeping is the ring's rule (ring.py), not ours.
+local function send_lines(buf, lines)
   local o = state.opts
-  if o.ring_n_chunks == 0 or not context.eligible(buf) then
+  lines = context.capped_lines(lines, o.max_prefix_bytes, o.max_line_bytes, false)
+  rpc.notify('chunk', chunk_event(buf, lines))
+end
+
+local function send_chunk(buf, first, last)
+  if state.opts.ring_n_chunks == 0 or not context.eligible(buf) then
     return
   end
   local n = api.nvim_buf_line_count(buf)
   first, last = math.max(first, 0), math.min(last, n)
-  if last <= first then
-    return
+  if last > first then
+    send_lines(buf, api.nvim_buf_get_lines(buf, first, last, false))
   end
-  -- Whether a chunk is long enough to keep is the ring's rule (ring.py).
-  local lines = api.nvim_buf_get_lines(buf, first, last, false)
-  lines = context.capped_lines(lines, o.max_prefix_bytes, o.max_line_bytes, false)
-  rpc.notify('chunk', chunk_event(buf, lines))
 end
 
 -- Around the cursor, when a file is entered, left or saved (unmodified files
@@ -66,8 +69,7 @@ function M.from_yank()
   if state.opts.ring_n_chunks == 0 or not context.eligible(buf) then
     return
   end
-  -- A short yank is sent too: the ring (ring.py) decides what is worth keeping.
-  rpc.notify('chunk', chunk_event(buf, vim.list_slice(vim.v.event.regcontents, 1, chunk_lines())))
+  send_lines(buf, vim.list_slice(vim.v.event.regcontents, 1, chunk_lines()))
 end
 
 -- After a jump of more than JUMP_LINES, the text just outside the local
