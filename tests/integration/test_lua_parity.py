@@ -238,7 +238,8 @@ def test_the_snapshot_sent_for_after_accepting_is_the_one_sent_after_tab(
         row = rng.randrange(len(lines))
         chars = rng.randint(0, len(lines[row]))
         col = len(lines[row][:chars].encode())
-        alphabet = ASCII if kind == "ascii" else ASCII + MULTIBYTE
+        # Control characters too: a reply may hold anything, NUL included.
+        alphabet = (ASCII if kind == "ascii" else ASCII + MULTIBYTE) + "\x00\x1b"
         suggestion = [
             random_line(rng, config.max_line_bytes, alphabet)
             for _ in range(rng.choice([1, 1, 2, 3, 5]))

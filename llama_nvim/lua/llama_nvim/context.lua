@@ -162,7 +162,8 @@ function M.snapshot_after_insert(row, col, vcol, lines)
     return out
   end
   local start_vcol = added == 0 and vcol or 0
-  local new_vcol = start_vcol + vim.fn.strdisplaywidth(last, start_vcol)
+  -- A NUL is shown as ^@ (and would reach strdisplaywidth as a Blob).
+  local new_vcol = start_vcol + vim.fn.strdisplaywidth((last:gsub('%z', '^@')), start_vcol)
   return snapshot_of(buf, get_lines, row + added, (added == 0 and col or 0) + #last, new_vcol, false)
 end
 
