@@ -138,7 +138,7 @@ end
 ---@return llama_nvim.Snapshot|nil
 function M.snapshot_after_insert(row, col, vcol, lines)
   local buf = api.nvim_get_current_buf()
-  if #lines > 1 and col > state.opts.max_line_bytes then
+  if #lines == 0 or (#lines > 1 and col > state.opts.max_line_bytes) then
     return nil
   end
   local line = api.nvim_buf_get_lines(buf, row, row + 1, false)[1] or ''
