@@ -98,6 +98,10 @@ class SuggestionCache:
 
         Looks back over up to TYPE_THROUGH_CHARS of the prompt for an entry whose
         first line starts with what was typed since; returns the rest of it.
+        The same suffix digest means the text right of the cursor is unchanged.
+        This serves answers not on screen; the hint on screen is followed by
+        the Lua half alone (hint.lua's follow_typing), without a message. The
+        two never judge the same suggestion, so no parity test ties them.
         """
         if not self._entries:
             return None

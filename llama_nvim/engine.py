@@ -26,7 +26,7 @@ from .cycling import Cycling
 from .debuglog import DebugLog
 from .filtering import suggestion_lines
 from .layout import Layout
-from .messages import Cancel, Cycle, Enter, Event, Keystroke, Leave, TextChunk
+from .messages import Cancel, Cycle, Enabled, Enter, Event, Keystroke, Leave, Shown, TextChunk
 from .pipeline import Pipeline
 from .priming import Priming
 from .privacy import Privacy
@@ -56,7 +56,9 @@ class Engine:
         shaping: RequestShaping | None = None,
     ) -> None:
         self.config = config
-        self.enabled = config.enable_at_startup
+        # The Lua half owns the switch and tells it (messages.Enabled); until
+        # then nothing is asked for and nothing primed.
+        self.enabled = False
         self.auto_fim = config.auto_fim
         self.counters = Counters()
         self.client = client
@@ -158,6 +160,11 @@ class Engine:
         elif isinstance(event, Cancel):
             # The pending reply is no longer wanted (hint kept by typing, menu shown).
             self.scheduler.supersede()
+        elif isinstance(event, Shown):
+            if self.enabled:
+                self.speculation.start(event.after_accept)
+        elif isinstance(event, Enabled):
+            self.set_enabled(event.enabled)
 
     def on_keystroke(self, event: Keystroke) -> None:
         """The cursor moved or the text changed in insert mode (or Ctrl+F was pressed)."""
@@ -207,11 +214,10 @@ class Engine:
             self.priming.offered(lambda chunk: self._spawn(self.priming.measure(chunk)))
 
     def set_enabled(self, enabled: bool) -> None:
-        """:LlamaEnable / :LlamaDisable."""
+        """The Lua half turned suggestions on or off (it hides the hint itself)."""
         self.enabled = enabled
         if not enabled:
             self.scheduler.supersede()
-            self._editor.hide()
 
     def _wanted(self, snapshot: Snapshot) -> bool:
         if not self.enabled or not self._may_read(snapshot):
@@ -297,11 +303,10 @@ class Engine:
         self._show(snapshot, hit.lines, InfoFigures(cached=True, ring=self._ring_info()))
 
     def _show(self, snapshot: Snapshot, lines: list[str], figures: InfoFigures) -> None:
-        """Show ``lines`` and speculate on them being accepted."""
+        """Show ``lines``; once drawn, the editor's ``shown`` event starts the speculation."""
         self.counters.shown += 1
         plan = RenderPlan(snapshot, lines, info_text(figures), self.config.show_info)
         self._editor.show(plan)
-        self.speculation.start(snapshot, lines)
 
     # -- figures -------------------------------------------------------------------------
 

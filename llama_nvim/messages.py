@@ -77,7 +77,26 @@ class Cancel:
     """``cancel``: whatever is pending is no longer wanted (hint kept by typing, menu shown)."""
 
 
-Event = Keystroke | Cycle | TextChunk | Enter | Leave | Cancel
+@dataclass(frozen=True)
+class Shown:
+    """``shown``: the editor drew a hint; ``after_accept`` is what it will send once it is accepted.
+
+    Built by the Lua half from the buffer and the hint's lines, capped as every
+    keystroke snapshot is: the key the speculative request stores its answer
+    under. Not sent where that snapshot cannot be told (context.lua).
+    """
+
+    after_accept: Snapshot
+
+
+@dataclass(frozen=True)
+class Enabled:
+    """``enabled``: suggestions were turned on or off; the Lua half owns the switch."""
+
+    enabled: bool
+
+
+Event = Keystroke | Cycle | TextChunk | Enter | Leave | Cancel | Shown | Enabled
 
 
 def _get(payload: Mapping[str, Any], key: str, kind: type, default: Any, within: str = "") -> Any:
@@ -155,6 +174,20 @@ def _chunk(payload: Mapping[str, Any]) -> TextChunk:
     return TextChunk(lines, filename, filetype, _text(payload, "cwd"), buffer_enabled)
 
 
+def _shown(payload: Mapping[str, Any]) -> Shown:
+    after_accept = payload.get("after_accept")
+    if not isinstance(after_accept, Mapping):
+        raise Malformed("after_accept: not a table")
+    return Shown(_snapshot(after_accept, manual=False))
+
+
+def _enabled(payload: Mapping[str, Any]) -> Enabled:
+    enabled = payload.get("enabled")
+    if not isinstance(enabled, bool):
+        raise Malformed("enabled: not a boolean")
+    return Enabled(enabled)
+
+
 def _enter(payload: Mapping[str, Any]) -> Enter:
     return Enter(_text(payload, "filename"), _text(payload, "cwd"))
 
@@ -167,6 +200,8 @@ _PARSERS: dict[str, Callable[[Mapping[str, Any]], Event]] = {
     "enter": _enter,
     "leave": lambda payload: Leave(),
     "cancel": lambda payload: Cancel(),
+    "shown": _shown,
+    "enabled": _enabled,
 }
 
 
@@ -206,8 +241,6 @@ class ShowHint:
     vcol: int
     info: str  # after the hint's first line (show_info 2), else ""
     status: str  # for the status line (show_info 1 and 2), else ""
-    hl_hint: str
-    hl_info: str
 
     def to_lua(self) -> dict[str, Any]:
         """The table the Lua side receives."""

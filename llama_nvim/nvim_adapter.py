@@ -35,10 +35,6 @@ class NvimEditor:
             # One call: the state goes from waiting to shown, never idle in between.
             self._lua("require('llama_nvim').answer(...)", done.to_lua(), plan.to_lua())
 
-    def hide(self) -> None:
-        """Remove the suggestion."""
-        self._lua("require('llama_nvim').hide()")
-
     def notify(self, message: str, *, error: bool) -> None:
         """One message to the user."""
         notice = Notice(message, error)

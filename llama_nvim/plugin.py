@@ -45,19 +45,21 @@ vim.opt.runtimepath:append(dir)
 """
 
 
-def _lua_options(config: Config, enabled: bool) -> dict[str, Any]:
+def _lua_options(config: Config) -> dict[str, Any]:
     """The subset of the config the Lua half needs on the keystroke path."""
+    from .ring import chunk_lines
+
     options: dict[str, Any] = {key: getattr(config, key) for key in KEYMAP_OPTIONS}
     options["keymap_defaults"] = {key: getattr(Config(), key) for key in KEYMAP_OPTIONS}
     options.update(
-        enabled=enabled,
+        enabled=config.enable_at_startup,
         n_prefix=config.n_prefix,
         n_suffix=config.n_suffix,
         max_prefix_bytes=config.max_prefix_bytes,
         max_suffix_bytes=config.max_suffix_bytes,
         max_line_bytes=config.max_line_bytes,
         ring_n_chunks=config.ring_n_chunks,
-        ring_chunk_size=config.ring_chunk_size,
+        ring_chunk_lines=chunk_lines(config.ring_chunk_size),
         ring_scope=config.ring_scope,
         hide_during_completion=config.hide_during_completion,
     )
@@ -144,7 +146,7 @@ class LlamaPlugin:
         lua_problems = self._nvim.exec_lua(
             "return require('llama_nvim').setup(...)",
             self._nvim.channel_id,
-            _lua_options(config, self._engine.enabled),
+            _lua_options(config),
         )
         messages += [f"llama.nvim: {text}" for text in lua_problems or []]
         if messages:
@@ -176,32 +178,32 @@ class LlamaPlugin:
 
     # -- commands ------------------------------------------------------------------------
 
-    def _set_enabled(self, enabled: bool) -> None:
+    # The switch is the Lua half's (the keystroke path reads it without a round
+    # trip), which tells the engine (messages.Enabled); the commands are here
+    # so that they exist before the plugin has started.
+    def _switch(self, lua: str) -> None:
         self._start()
         if self._engine is None:
             return
-        self._engine.set_enabled(enabled)
-        self._nvim.exec_lua(
-            "require('llama_nvim')[...]()", "enable" if enabled else "disable", async_=True
+        enabled = self._nvim.exec_lua(
+            f"local llama = require('llama_nvim') {lua} return llama.is_enabled()"
         )
         self._message(f"llama.nvim: {'enabled' if enabled else 'disabled'}", error=False)
 
     @pynvim.command("LlamaEnable", sync=False)
     def enable(self) -> None:
         """Turn suggestions on."""
-        self._set_enabled(True)
+        self._switch("llama.enable()")
 
     @pynvim.command("LlamaDisable", sync=False)
     def disable(self) -> None:
         """Turn suggestions off and hide any shown."""
-        self._set_enabled(False)
+        self._switch("llama.disable()")
 
     @pynvim.command("LlamaToggle", sync=False)
     def toggle(self) -> None:
-        """Flip :LlamaEnable / :LlamaDisable."""
-        self._start()
-        if self._engine is not None:
-            self._set_enabled(not self._engine.enabled)
+        """Flip :LlamaEnable / :LlamaDisable, from the Lua half's state."""
+        self._switch("if llama.is_enabled() then llama.disable() else llama.enable() end")
 
     @pynvim.command("LlamaToggleAutoFim", sync=False)
     def toggle_auto_fim(self) -> None:

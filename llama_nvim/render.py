@@ -2,8 +2,8 @@
 
 The plan carries the literal text (what Tab inserts), where it is anchored,
 and the info text. How that text looks on screen (tab stops, caret notation
-for control characters, cell widths) is the Lua side's ``display``: only
-Neovim knows its own cell widths.
+for control characters, cell widths, highlight groups) is the Lua side's
+``display`` and ``draw``: only Neovim knows its own cell widths.
 """
 
 from __future__ import annotations
@@ -14,9 +14,6 @@ from typing import Any, Protocol
 from .context import Snapshot
 from .messages import RequestDone, RequestStarted, ShowHint
 from .protocol import Completion
-
-HL_HINT = "LlamaNvimHint"
-HL_INFO = "LlamaNvimInfo"
 
 
 @dataclass(frozen=True)
@@ -75,8 +72,6 @@ class RenderPlan:
             vcol=snap.vcol,
             info=f"  {info}" if info else "",
             status=self.info if self.show_info else "",
-            hl_hint=HL_HINT,
-            hl_info=HL_INFO,
         )
 
     def to_lua(self) -> dict[str, Any]:
@@ -89,9 +84,6 @@ class Editor(Protocol):
 
     def show(self, plan: RenderPlan) -> None:
         """Draw a suggestion (the editor drops it if the anchor moved on)."""
-
-    def hide(self) -> None:
-        """Remove any suggestion."""
 
     def notify(self, message: str, *, error: bool) -> None:
         """Tell the user something, once."""

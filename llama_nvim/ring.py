@@ -18,7 +18,17 @@ from dataclasses import dataclass
 from .protocol import ExtraChunk
 
 _WORD = re.compile(r"\w+")
+# A chunk shorter than this is not worth a place in the ring.
 MIN_LINES = 3
+
+
+def chunk_lines(ring_chunk_size: int) -> int:
+    """Lines per chunk the editor gathers: half of ring_chunk_size, as llama.vim takes them.
+
+    Small chunks keep the extra context focused and cheap for the server to
+    attend to; never fewer than the ring keeps.
+    """
+    return max(MIN_LINES, ring_chunk_size // 2)
 
 
 def words_of(text: str) -> frozenset[str]:

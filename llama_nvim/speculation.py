@@ -7,7 +7,7 @@ import contextlib
 
 from .cache import SuggestionCache
 from .config import Config
-from .context import LocalContext, Snapshot, accepted_snapshot, before_is_whole, build_local_context
+from .context import LocalContext, Snapshot, build_local_context
 from .filtering import suggestion_lines
 from .pipeline import Pipeline, Stage
 
@@ -52,22 +52,15 @@ class Speculation(Stage):
         self._scheduler.cancel(task)
         return False
 
-    def start(self, snapshot: Snapshot, lines: list[str]) -> None:
-        """Speculate on ``lines`` (shown at ``snapshot``) being accepted."""
+    def start(self, after_accept: Snapshot) -> None:
+        """Speculate on the hint just drawn being accepted; ``after_accept`` is the editor then.
+
+        The editor builds that snapshot (messages.Shown), so its cache key is
+        the one the keystroke after the accept will have.
+        """
         config = self._config
         if not config.speculative or not config.max_cache_keys:
             return
-        if len(lines) > 1 and not before_is_whole(snapshot):
-            # The line the cursor leaves was cut to max_line_bytes: we cannot
-            # know the text the editor will send for it after the accept.
-            return
-        after_accept = accepted_snapshot(
-            snapshot,
-            lines,
-            n_prefix=config.n_prefix,
-            max_prefix_bytes=config.max_prefix_bytes,
-            max_line_bytes=config.max_line_bytes,
-        )
         context = build_local_context(after_accept)
         if self._cache.get(context) is not None:
             return

@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 import pytest
 
-from tests.harness import Editor, Hint, LlamaServer, caught_up, wait_until
+from tests.harness import Editor, Hint, LlamaServer, caught_up, settle, wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -223,12 +223,16 @@ def test_no_automatic_request_mid_line(editor: Editor) -> None:
 
 def test_disable_and_enable(editor: Editor) -> None:
     editor.set_text(PY_SOURCE)
+    fresh_line(editor, "    p = ")
+    editor.wait_hint()
+    requests = settle(editor)["requests"]
     editor.nvim.command("LlamaDisable")
-    wait_until(lambda: not editor.lua("return require('llama_nvim').is_enabled()"), what="off")
+    wait_until(lambda: editor.hint() is None, what="the shown suggestion to go")
+    assert not editor.lua("return require('llama_nvim').is_enabled()")
     fresh_line(editor, "    q = ")
     stats = caught_up(editor)
     assert editor.hint() is None
-    assert stats["requests"] == 0
+    assert stats["requests"] == requests
     editor.type("<Esc>")
     editor.nvim.command("LlamaToggle")
     wait_until(lambda: editor.lua("return require('llama_nvim').is_enabled()"), what="on")

@@ -20,7 +20,14 @@ from llama_nvim.client import InfillClient
 from llama_nvim.config import Config
 from llama_nvim.context import LocalContext
 from llama_nvim.engine import Engine
-from llama_nvim.messages import Keystroke, RequestDone, RequestStarted, TextChunk, parse_event
+from llama_nvim.messages import (
+    Enabled,
+    Keystroke,
+    RequestDone,
+    RequestStarted,
+    TextChunk,
+    parse_event,
+)
 from llama_nvim.protocol import ExtraChunk, build_infill_body
 from llama_nvim.render import RenderPlan
 from tests.bench.naive import NaiveShaping
@@ -38,9 +45,6 @@ class RecordingEditor:
 
     def show(self, plan: RenderPlan) -> None:
         self.plans.append(plan)
-
-    def hide(self) -> None:
-        pass
 
     def notify(self, message: str, *, error: bool) -> None:
         self.messages.append(message)
@@ -87,6 +91,7 @@ def run(
         transport = RecordingTransport()
         client = InfillClient(config.endpoint, transport=transport)
         engine = Engine(config, RecordingEditor(), client, shaping=shaping)
+        engine.handle(Enabled(True))  # as the Lua half tells it when set up
         engine.tokens.load()
         await engine.refresh_props()
         assert engine.n_ctx == server.ctx

@@ -100,6 +100,19 @@ def test_chunks_are_gathered_primed_and_sent(
     assert stats["last_cache_n"] > stats["last_prompt_n"], "the primed context was reused"
 
 
+def test_a_yank_shorter_than_three_lines_is_not_kept(editor: Editor) -> None:
+    # The ring's rule alone (ring.py): the editor sends every yank. A modified
+    # buffer of ten lines sends no other chunk (none on entering or leaving it,
+    # no jump over 32 lines). Each :normal returns after TextYankPost has
+    # sent its chunk, and the stats request travels behind it.
+    editor.set_text("\n".join(f"yanked_{n} = {n}" for n in range(10)))
+    offered = editor.stats()["chunks_offered"]
+    editor.nvim.command("normal! ggyj")  # two lines
+    assert editor.stats()["chunks_offered"] == offered
+    editor.nvim.command("normal! 5Gy2j")  # three lines
+    assert editor.stats()["chunks_offered"] == offered + 1
+
+
 @pytest.fixture
 def recorder() -> Iterator[FakeServer]:
     def answer(request: Received) -> Reply:

@@ -33,20 +33,50 @@ from llama_nvim.tokens import TokenCounter
 ENDPOINT = "http://127.0.0.1:8012/infill"
 
 
+def after_accept(plan: RenderPlan) -> dict[str, Any]:
+    """The snapshot payload the Lua half sends (``shown``) for a drawn ``plan``.
+
+    Only for the small buffers of these tests, far below every cap; the real
+    one is context.lua's, checked against the editor in test_lua_parity.py.
+    """
+    s, lines = plan.snapshot, plan.lines
+    if len(lines) == 1:
+        above, before = s.above, s.before + lines[0]
+        col = s.col + len(lines[0].encode("utf-8", "surrogatepass"))
+    else:
+        above, before = (*s.above, s.before + lines[0], *lines[1:-1]), lines[-1]
+        col = len(before.encode("utf-8", "surrogatepass"))
+    return {
+        "buf": s.buf,
+        "tick": s.tick,
+        "row": s.row + len(lines) - 1,
+        "col": col,
+        "above": list(above),
+        "before": before,
+        "after": s.after,
+        "below": list(s.below),
+        "filename": s.filename,
+        "filetype": s.filetype,
+        "cwd": s.cwd,
+        "vcol": len(before),
+        "tabstop": s.tabstop,
+    }
+
+
 class FakeEditor:
-    """Records what the engine asks the editor to do."""
+    """Records what the engine asks the editor to do; reports each drawn hint as Lua does."""
 
     def __init__(self) -> None:
         self.shown: list[RenderPlan] = []
-        self.hidden = 0
         self.messages: list[tuple[str, bool]] = []
         self.requests: list[RequestStarted | RequestDone] = []
+        # Where the Lua half's events go (the engine); set by make_engine.
+        self.report: Callable[[str, dict[str, Any]], None] | None = None
 
     def show(self, plan: RenderPlan) -> None:
         self.shown.append(plan)
-
-    def hide(self) -> None:
-        self.hidden += 1
+        if self.report is not None:
+            self.report("shown", {"after_accept": after_accept(plan)})
 
     def notify(self, message: str, *, error: bool) -> None:
         self.messages.append((message, error))
@@ -204,6 +234,9 @@ def make_engine(
         tokens=CharTokens(),
         **kwargs,
     )
+    editor.report = lambda kind, payload: send(engine, kind, payload)
+    # As the Lua half does when it is set up.
+    send(engine, "enabled", {"enabled": engine.config.enable_at_startup})
     return engine, editor
 
 

@@ -9,9 +9,7 @@ import pytest
 from llama_nvim.context import (
     LocalContext,
     Snapshot,
-    accepted_snapshot,
     build_local_context,
-    cap_lines_above,
     clean_text,
 )
 
@@ -129,67 +127,3 @@ def test_clean_text_replaces_a_truncated_multibyte_sequence() -> None:
 )
 def test_clean_text_replaces_any_lone_surrogate(text: str, expected: str) -> None:
     assert clean_text(text) == expected
-
-
-# -- cap_lines_above -----------------------------------------------------------------------
-
-
-def test_cap_lines_above_keeps_the_last_count_lines() -> None:
-    lines = ["a", "b", "c", "d"]
-    assert cap_lines_above(lines, 2, 1000, 100) == ("c", "d")
-    assert cap_lines_above(lines, 10, 1000, 100) == ("a", "b", "c", "d")
-    assert cap_lines_above(lines, 0, 1000, 100) == ()
-
-
-def test_cap_lines_above_keeps_the_lines_nearest_the_cursor_within_the_byte_budget() -> None:
-    # each line costs its bytes plus a newline: "c\n" 2, "bb\n" 3, "aaaa\n" 5
-    assert cap_lines_above(["aaaa", "bb", "c"], 10, 5, 100) == ("bb", "c")
-    assert cap_lines_above(["aaaa", "bb", "c"], 10, 10, 100) == ("aaaa", "bb", "c")
-    assert cap_lines_above(["aaaa", "bb", "c"], 10, 1, 100) == ()
-
-
-def test_cap_lines_above_cuts_long_lines_to_max_line_bytes() -> None:
-    assert cap_lines_above(["x" * 50, "yy"], 10, 1000, 16) == ("x" * 16, "yy")
-
-
-# -- accepted_snapshot ------------------------------------------------------------------------
-
-
-def accept(before: str, after: str, lines: list[str], **caps: int) -> Snapshot:
-    snapshot = Snapshot(
-        buf=1,
-        tick=1,
-        row=1,
-        col=len(before),
-        above=("def f():",),
-        before=before,
-        after=after,
-        below=("g()",),
-        manual=True,
-    )
-    options = {"n_prefix": 256, "max_prefix_bytes": 32768, "max_line_bytes": 4096, **caps}
-    return accepted_snapshot(snapshot, lines, **options)
-
-
-def test_accepting_one_line_extends_the_text_left_of_the_cursor() -> None:
-    s = accept("    x = ", ")", ["f(1"])
-    assert s.above == ("def f():",)
-    assert s.before == "    x = f(1"
-    assert s.after == ")"
-    assert s.below == ("g()",)
-    assert s.manual is False
-
-
-def test_accepting_several_lines_moves_all_but_the_last_above_the_cursor() -> None:
-    s = accept("    if x", "", [":", "        y = 1", "    z"])
-    assert s.above == ("def f():", "    if x:", "        y = 1")
-    assert s.before == "    z"
-    assert s.after == ""
-    assert s.below == ("g()",)
-
-
-def test_accepted_snapshot_is_capped_like_the_editor_caps_it() -> None:
-    s = accept("a", "", ["1", "2", "3", "4"], n_prefix=2, max_line_bytes=16)
-    assert s.above == ("2", "3")
-    long = accept("", "", ["x" * 40], max_line_bytes=16)
-    assert long.before == "x" * 16

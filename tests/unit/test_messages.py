@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from typing import Any
 
@@ -11,9 +12,11 @@ from llama_nvim.context import Snapshot, build_local_context
 from llama_nvim.messages import (
     Cancel,
     Cycle,
+    Enabled,
     Enter,
     Keystroke,
     Leave,
+    Shown,
     TextChunk,
     parse_event,
 )
@@ -187,6 +190,25 @@ def test_enter_leave_and_cancel() -> None:
     assert parse_event("cancel", {}) == Cancel()
     (line,) = rejected("enter", {"cwd": 7})
     assert "cwd" in line
+
+
+def test_shown_carries_the_snapshot_after_accepting() -> None:
+    event = parse_event("shown", {"after_accept": {**full_event(), "manual": False}})
+    assert event == Shown(dataclasses.replace(FULL_SNAPSHOT, manual=False))
+
+
+@pytest.mark.parametrize("payload", [{}, {"after_accept": "x"}, {"after_accept": {"row": "1"}}])
+def test_a_malformed_shown_is_rejected(payload: dict[str, Any]) -> None:
+    (line,) = rejected("shown", payload)
+    assert "after_accept" in line or "row" in line
+
+
+def test_enabled_is_a_boolean() -> None:
+    assert parse_event("enabled", {"enabled": True}) == Enabled(True)
+    assert parse_event("enabled", {"enabled": False}) == Enabled(False)
+    for odd in ({}, {"enabled": 1}, {"enabled": "yes"}):
+        (line,) = rejected("enabled", odd)
+        assert "enabled" in line
 
 
 @pytest.mark.parametrize("kind", ["cancle", "", None, 3, "Keystroke"])

@@ -182,7 +182,7 @@ def test_no_priming_while_disabled(projects: tuple[Path, Path]) -> None:
         engine.n_ctx = 8192
         send(engine, "enter", {"filename": in_project(a, "m.py"), "cwd": "/"})
         send(engine, "chunk", chunk_event(in_project(a, "one.py"), "a1"))
-        engine.set_enabled(False)
+        send(engine, "enabled", {"enabled": False})
         await engine.priming.admit_and_prime()
         await finish(engine)
         return engine, server

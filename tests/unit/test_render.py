@@ -6,7 +6,7 @@ import pytest
 
 from llama_nvim.context import Snapshot
 from llama_nvim.protocol import Completion, Timings
-from llama_nvim.render import HL_HINT, HL_INFO, InfoFigures, RenderPlan, info_text
+from llama_nvim.render import InfoFigures, RenderPlan, info_text
 
 # -- info_text ----------------------------------------------------------------------------
 
@@ -74,8 +74,6 @@ def test_to_lua_carries_anchor_literal_lines_and_screen_column() -> None:
         "vcol": 4,
         "info": "  llama: cached",
         "status": "llama: cached",
-        "hl_hint": HL_HINT,
-        "hl_info": HL_INFO,
     }
 
 

@@ -19,6 +19,7 @@ from llama_nvim.ring import (
     MIN_LINES,
     Chunk,
     Ring,
+    chunk_lines,
     covered_by,
     jaccard,
     line_set,
@@ -120,6 +121,13 @@ def test_texts_under_three_lines_are_ignored(n: int) -> None:
     ring = make_ring()
     assert not ring.offer(lines_of("a", n), "a.py", P)
     assert ring.queued == 0
+
+
+@pytest.mark.parametrize(("size", "lines"), [(64, 32), (16, 8), (7, 3), (3, MIN_LINES)])
+def test_the_editor_gathers_half_of_ring_chunk_size_never_fewer_than_the_ring_keeps(
+    size: int, lines: int
+) -> None:
+    assert chunk_lines(size) == lines
 
 
 def test_three_lines_are_enough() -> None:

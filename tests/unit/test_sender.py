@@ -248,6 +248,7 @@ def test_timeout_is_reported_and_not_shown() -> None:
             ENDPOINT, timeout_s=0.01, transport=httpx.MockTransport(server.handle)
         )
         engine = Engine(make_config(), editor, client, clock=Clock())
+        send(engine, "enabled", {"enabled": True})  # as the Lua half does when set up
         send(engine, "keystroke", event())
         await finish(engine)
         return engine, editor

@@ -13,11 +13,13 @@ import httpx
 import pytest
 
 from llama_nvim.config import Config
-from llama_nvim.context import LocalContext, accepted_snapshot, build_local_context
+from llama_nvim.context import LocalContext, build_local_context
 from llama_nvim.engine import Engine
+from llama_nvim.render import RenderPlan
 from tests.unit.engine_fixture import (
     FakeEditor,
     FakeServer,
+    after_accept,
     event,
     finish,
     make_config,
@@ -100,16 +102,10 @@ def test_without_a_cache_every_keystroke_asks_the_server() -> None:
 # -- speculation -------------------------------------------------------------------------------
 
 
-def accepted_context_of(engine: Engine, ev: dict[str, Any], lines: list[str]) -> LocalContext:
-    config = engine.config
-    after = accepted_snapshot(
-        snapshot_of(ev),
-        lines,
-        n_prefix=config.n_prefix,
-        max_prefix_bytes=config.max_prefix_bytes,
-        max_line_bytes=config.max_line_bytes,
-    )
-    return build_local_context(after)
+def accepted_context_of(ev: dict[str, Any], lines: list[str]) -> LocalContext:
+    """The local context of the state after ``lines`` shown at ``ev`` are accepted."""
+    plan = RenderPlan(snapshot_of(ev), lines, "", 0)
+    return build_local_context(snapshot_of(after_accept(plan)))
 
 
 def test_a_speculative_reply_goes_into_the_cache_and_is_never_shown() -> None:
@@ -129,7 +125,7 @@ def test_a_speculative_reply_goes_into_the_cache_and_is_never_shown() -> None:
     assert speculative["t_max_predict_ms"] == engine.config.t_max_predict_ms
     assert speculative["input_prefix"] == "def f():\n"
     assert [plan.lines for plan in editor.shown] == [[reply_to("x = ")]]
-    hit = engine.cache.get(accepted_context_of(engine, first, [reply_to("x = ")]))
+    hit = engine.cache.get(accepted_context_of(first, [reply_to("x = ")]))
     assert hit is not None
     assert hit.lines == [reply_to(accepted)]
     assert engine.counters.speculative == 1
@@ -204,7 +200,7 @@ def test_speculation_in_flight_is_cancelled_when_the_user_does_something_else() 
     assert [plan.snapshot.tick for plan in editor.shown] == [1, 2]
     assert engine.counters.speculative_adopted == 0
     # the cancelled speculation left nothing in the cache
-    assert engine.cache.get(accepted_context_of(engine, first, [reply_to("x = ")])) is None
+    assert engine.cache.get(accepted_context_of(first, [reply_to("x = ")])) is None
 
 
 def test_no_speculation_when_the_next_state_is_already_cached() -> None:

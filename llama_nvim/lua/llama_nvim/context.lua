@@ -51,16 +51,13 @@ local function tail_bytes(s, n)
   return s:sub(start)
 end
 
----Lines [from, to) capped in bytes, keeping the lines nearest the cursor.
----@param buf integer
----@param from integer
----@param to integer
+---Lines capped in bytes, keeping the lines nearest the cursor.
+---@param lines string[]
 ---@param max_bytes integer all lines together, a line break counted per line
 ---@param max_line integer each line
 ---@param nearest_last boolean true when the cursor is below the lines
 ---@return string[]
-function M.capped_lines(buf, from, to, max_bytes, max_line, nearest_last)
-  local lines = api.nvim_buf_get_lines(buf, from, to, false)
+function M.capped_lines(lines, max_bytes, max_line, nearest_last)
   local total, out = 0, {}
   local n = #lines
   for k = 1, n do
@@ -87,37 +84,87 @@ local function joined(lines)
   return { n = #lines, text = table.concat(lines, '\n') }
 end
 
----The editor around the cursor, for a request.
----@param manual boolean asked with the trigger key
----@return llama_nvim.Snapshot
-function M.snapshot(manual)
+-- The snapshot of a buffer as `get_lines(from, to)` (0-based, end excluded)
+-- reads it, the cursor at (row, col); `vcol` is the cursor's screen column.
+-- One function for the buffer as it is and as it would be after an accept,
+-- so that both are capped alike (the speculative request's cache key).
+local function snapshot_of(buf, get_lines, row, col, vcol, manual)
   local o = state.opts
-  local win, buf, tick, row, col = M.cursor_state()
-  local line = api.nvim_buf_get_lines(buf, row, row + 1, false)[1] or ''
-  local before = tail_bytes(line:sub(1, col), o.max_line_bytes)
-  local after = head_bytes(line:sub(col + 1), o.max_line_bytes)
-  local name = api.nvim_buf_get_name(buf)
+  local line = get_lines(row, row + 1)[1] or ''
   local first_above = math.max(0, row - o.n_prefix)
   local last_below = row + 1 + o.n_suffix
   return {
     buf = buf,
-    win = win,
-    tick = tick,
+    win = api.nvim_get_current_win(),
+    tick = api.nvim_buf_get_changedtick(buf),
     row = row,
     col = col,
-    before = before,
-    after = after,
+    before = tail_bytes(line:sub(1, col), o.max_line_bytes),
+    after = head_bytes(line:sub(col + 1), o.max_line_bytes),
     -- Each as one string (with its line count): one msgpack string decodes
     -- far faster in the Python host than hundreds of small ones.
-    above = joined(M.capped_lines(buf, first_above, row, o.max_prefix_bytes, o.max_line_bytes, true)),
-    below = joined(M.capped_lines(buf, row + 1, last_below, o.max_suffix_bytes, o.max_line_bytes, false)),
-    filename = name,
+    above = joined(M.capped_lines(get_lines(first_above, row), o.max_prefix_bytes, o.max_line_bytes, true)),
+    below = joined(M.capped_lines(get_lines(row + 1, last_below), o.max_suffix_bytes, o.max_line_bytes, false)),
+    filename = api.nvim_buf_get_name(buf),
     filetype = vim.bo[buf].filetype,
     cwd = vim.fn.getcwd(),
-    vcol = vim.fn.virtcol('.') - 1,
+    vcol = vcol,
     tabstop = vim.bo[buf].tabstop,
     manual = manual,
   }
+end
+
+---The editor around the cursor, for a request.
+---@param manual boolean asked with the trigger key
+---@return llama_nvim.Snapshot
+function M.snapshot(manual)
+  local _, buf, _, row, col = M.cursor_state()
+  local function get_lines(from, to)
+    return api.nvim_buf_get_lines(buf, from, to, false)
+  end
+  return snapshot_of(buf, get_lines, row, col, vim.fn.virtcol('.') - 1, manual)
+end
+
+---The snapshot the editor will send once `lines` are inserted at (row, col)
+---of the current buffer (the state after accepting a hint), capped exactly
+---as M.snapshot caps it, built without touching the buffer. Nil for a
+---multi-line insert where the text left of the cursor is longer than
+---max_line_bytes: only the trigger key asks on a line that long (minified
+---code), and no request is spent ahead for it.
+---@param row integer
+---@param col integer
+---@param vcol integer the screen column of (row, col)
+---@param lines string[] what accepting inserts
+---@return llama_nvim.Snapshot|nil
+function M.snapshot_after_insert(row, col, vcol, lines)
+  local buf = api.nvim_get_current_buf()
+  if #lines == 0 or (#lines > 1 and col > state.opts.max_line_bytes) then
+    return nil
+  end
+  local line = api.nvim_buf_get_lines(buf, row, row + 1, false)[1] or ''
+  local new = vim.list_extend({}, lines)
+  local last = new[#new]
+  new[1] = line:sub(1, col) .. new[1]
+  new[#new] = new[#new] .. line:sub(col + 1)
+  local added = #lines - 1
+  -- Rows of the buffer after the insert: rows below it move down by `added`.
+  local function get_lines(from, to)
+    local out = {}
+    if from < row then
+      out = api.nvim_buf_get_lines(buf, from, math.min(to, row), false)
+    end
+    for r = math.max(from, row), math.min(to, row + added + 1) - 1 do
+      out[#out + 1] = new[r - row + 1]
+    end
+    if to > row + added + 1 then
+      vim.list_extend(out, api.nvim_buf_get_lines(buf, math.max(from, row + added + 1) - added, to - added, false))
+    end
+    return out
+  end
+  local start_vcol = added == 0 and vcol or 0
+  -- A NUL is shown as ^@ (and would reach strdisplaywidth as a Blob).
+  local new_vcol = start_vcol + vim.fn.strdisplaywidth((last:gsub('%z', '^@')), start_vcol)
+  return snapshot_of(buf, get_lines, row + added, (added == 0 and col or 0) + #last, new_vcol, false)
 end
 
 return M

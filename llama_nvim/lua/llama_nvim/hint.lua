@@ -4,11 +4,15 @@
 local api = vim.api
 local context = require('llama_nvim.context')
 local events = require('llama_nvim.events')
+local rpc = require('llama_nvim.rpc')
 local state = require('llama_nvim.state')
 local status = require('llama_nvim.status')
 local M = {}
 
 local ns = api.nvim_create_namespace('llama_nvim')
+-- The highlight groups of the suggestion and of its info text (init.lua defines them).
+local HL_HINT = 'LlamaNvimHint'
+local HL_INFO = 'LlamaNvimInfo'
 
 ---@type llama_nvim.Hint|nil the suggestion on screen: anchor + lines
 local shown = nil
@@ -76,7 +80,7 @@ local function set_display(h, vcol)
   h.inline = M.display(h.lines[1], vcol, h.tabstop)
   h.virt_lines = {}
   for i = 2, #h.lines do
-    h.virt_lines[i - 1] = { { M.display(h.lines[i], 0, h.tabstop), h.hl_hint } }
+    h.virt_lines[i - 1] = { { M.display(h.lines[i], 0, h.tabstop), HL_HINT } }
   end
 end
 
@@ -88,7 +92,7 @@ local function draw(h)
     pcall(api.nvim__ns_set, ns, { wins = { h.win } })
   end
   local opts = {
-    virt_text = { { h.inline, h.hl_hint } },
+    virt_text = { { h.inline, HL_HINT } },
     virt_text_pos = 'inline',
     right_gravity = false,
     hl_mode = 'combine',
@@ -99,7 +103,7 @@ local function draw(h)
   api.nvim_buf_set_extmark(h.buf, ns, h.row, h.col, opts)
   if h.info ~= '' then
     api.nvim_buf_set_extmark(h.buf, ns, h.row, 0, {
-      virt_text = { { h.info, h.hl_info } },
+      virt_text = { { h.info, HL_INFO } },
       virt_text_pos = 'eol',
       hl_mode = 'combine',
     })
@@ -138,10 +142,22 @@ function M.show(plan)
   shown = plan
   status.set(plan.status)
   draw(plan)
+  -- Python fetches ahead the suggestion for after this one is accepted whole;
+  -- the key it stores that under is the snapshot the editor will send then.
+  local after_accept = context.snapshot_after_insert(plan.row, plan.col, plan.vcol, plan.lines)
+  if after_accept then
+    rpc.notify('shown', { after_accept = after_accept })
+  end
 end
 
 -- Type-through: if what was typed since the hint was drawn is the start of the
 -- hint, keep showing the rest without asking anyone; otherwise drop it.
+-- Python's SuggestionCache.get types through too, with another job: answers
+-- not on screen (a late reply for a place the user typed through, a cached
+-- one). Both keep "typed text is a prefix of the first line, the text right
+-- of the cursor unchanged"; they never judge the same suggestion, so each
+-- keeps its own form of it (here byte compares against the hint, there the
+-- cache key) and no parity test ties them.
 ---@param win integer
 ---@param buf integer
 ---@param tick integer

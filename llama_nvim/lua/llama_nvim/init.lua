@@ -160,10 +160,15 @@ function M.status()
   return status.get()
 end
 
+-- The switch is this side's: the keystroke path reads it without asking
+-- Python, and Python learns it from the 'enabled' event (nothing requested
+-- or primed while off).
+
 ---Turns suggestions on: the autocommands start sending events.
 function M.enable()
   state.enabled = true
   typing.attach()
+  rpc.notify('enabled', { enabled = true })
 end
 
 ---Turns suggestions off and hides any shown.
@@ -172,6 +177,7 @@ function M.disable()
   typing.detach()
   hint.hide()
   typing.forget_last_key()
+  rpc.notify('enabled', { enabled = false })
 end
 
 ---@return boolean

@@ -12,10 +12,9 @@ local JUMP_LINES = 32
 ---@type table<integer, integer> buf -> row where chunks were last picked (jump detection)
 local pick_row = {}
 
--- Lines per chunk: half of ring_chunk_size, as llama.vim takes them. Small
--- chunks keep the extra context focused and cheap for the server to attend to.
+-- Lines per chunk, decided with the ring's other rules in Python (plugin.py).
 local function chunk_lines()
-  return math.max(3, math.floor(state.opts.ring_chunk_size / 2))
+  return state.opts.ring_chunk_lines
 end
 
 ---@return llama_nvim.ChunkEvent
@@ -28,18 +27,23 @@ local function chunk_event(buf, lines)
   }
 end
 
-local function send_chunk(buf, first, last)
+-- Capped as the local context is, so a minified line costs no more here.
+-- Whether the lines are worth keeping is the ring's rule (ring.py), not ours.
+local function send_lines(buf, lines)
   local o = state.opts
-  if o.ring_n_chunks == 0 or not context.eligible(buf) then
+  lines = context.capped_lines(lines, o.max_prefix_bytes, o.max_line_bytes, false)
+  rpc.notify('chunk', chunk_event(buf, lines))
+end
+
+local function send_chunk(buf, first, last)
+  if state.opts.ring_n_chunks == 0 or not context.eligible(buf) then
     return
   end
   local n = api.nvim_buf_line_count(buf)
   first, last = math.max(first, 0), math.min(last, n)
-  if last - first < 3 then
-    return
+  if last > first then
+    send_lines(buf, api.nvim_buf_get_lines(buf, first, last, false))
   end
-  local lines = context.capped_lines(buf, first, last, o.max_prefix_bytes, o.max_line_bytes, false)
-  rpc.notify('chunk', chunk_event(buf, lines))
 end
 
 -- Around the cursor, when a file is entered, left or saved (unmodified files
@@ -65,10 +69,7 @@ function M.from_yank()
   if state.opts.ring_n_chunks == 0 or not context.eligible(buf) then
     return
   end
-  local lines = vim.v.event.regcontents
-  if #lines >= 3 then
-    rpc.notify('chunk', chunk_event(buf, vim.list_slice(lines, 1, chunk_lines())))
-  end
+  send_lines(buf, vim.list_slice(vim.v.event.regcontents, 1, chunk_lines()))
 end
 
 -- After a jump of more than JUMP_LINES, the text just outside the local

@@ -2,10 +2,9 @@
 --
 -- Lua -> Python: one rpcnotify(chan, 'llama_nvim_event', kind, payload) per
 -- event, never waited on. Python -> Lua: nvim_exec_lua calls of the public
--- functions (setup, show, hide, message, enable, disable, request_started,
--- request_done, answer). This file only
--- describes the shapes, for readers and language servers; the Python host
--- checks what it receives (plugin.py's on_event).
+-- functions (setup, show, message, enable, disable, is_enabled, request_started,
+-- request_done, answer). This file only describes the shapes, for readers and
+-- language servers; the Python host checks what it receives (messages.py).
 
 ---Lines of text sent as one string: one msgpack string decodes far faster in
 ---the Python host than hundreds of small ones.
@@ -49,11 +48,21 @@
 ---@field filename string
 ---@field cwd string
 
+---Kind 'shown': a hint was drawn (any drawn hint: a reply, a cached one, the
+---next / previous one). Not sent where after_accept cannot be told
+---(context.snapshot_after_insert).
+---@class llama_nvim.ShownEvent
+---@field after_accept llama_nvim.Snapshot what the editor will send once the whole hint is accepted
+
+---Kind 'enabled': suggestions were turned on or off (this side owns the switch).
+---@class llama_nvim.EnabledEvent
+---@field enabled boolean
+
 ---Kinds 'cancel' (drop the pending request) and 'leave' (insert mode left):
 ---an empty dict, vim.empty_dict().
 ---@alias llama_nvim.EmptyEvent table<string, never>
 
----@alias llama_nvim.EventKind 'keystroke'|'trigger'|'cycle'|'chunk'|'enter'|'cancel'|'leave'
+---@alias llama_nvim.EventKind 'keystroke'|'trigger'|'cycle'|'chunk'|'enter'|'cancel'|'leave'|'shown'|'enabled'
 
 ---A suggestion to draw (Python's RenderPlan.to_lua), anchored at the editor
 ---state of its request; drawn only if the editor is still exactly there.
@@ -68,8 +77,6 @@
 ---@field vcol integer
 ---@field info string text after the line ('' unless show_info is 2)
 ---@field status string the statusline text ('' when show_info is 0)
----@field hl_hint string highlight group of the suggestion
----@field hl_info string highlight group of the info text
 
 ---A shown hint: the render plan plus what Lua adds when it draws it.
 ---@class llama_nvim.Hint: llama_nvim.RenderPlan
@@ -107,7 +114,7 @@
 ---@field max_suffix_bytes integer
 ---@field max_line_bytes integer
 ---@field ring_n_chunks integer
----@field ring_chunk_size integer
+---@field ring_chunk_lines integer lines per chunk the editor gathers
 ---@field ring_scope integer
 ---@field hide_during_completion boolean
 
