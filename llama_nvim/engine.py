@@ -2,9 +2,10 @@
 
 A keystroke (messages.py) becomes a Snapshot, the Snapshot a local context
 (context.py); the context is answered from the suggestion cache (cache.py) or
-by a request the scheduler lets run (scheduler.py), built by request_builder.py
-with the ring's extra context and sent by sender.py; the reply is filtered
-(filtering.py) and turned into a RenderPlan (render.py) for the editor.
+by a request (user_request.py) the scheduler lets run (scheduler.py), built by
+request_builder.py with the ring's extra context and sent by sender.py; the
+reply is filtered (filtering.py) and turned into a RenderPlan (render.py) for
+the editor.
 Around that: speculation.py fetches the next suggestion ahead, cycling.py
 serves the next / previous keys, priming.py feeds the ring while the user is
 idle. Nothing here blocks: all waiting happens in asyncio tasks.
@@ -17,14 +18,13 @@ import time
 from collections.abc import Callable, Coroutine
 from typing import Any
 
-from .cache import SuggestionCache, may_serve
+from .cache import SuggestionCache
 from .client import InfillClient
 from .config import Config
-from .context import LocalContext, Snapshot, build_local_context
+from .context import Snapshot, build_local_context
 from .counters import Counters, figures
 from .cycling import Cycling
 from .debuglog import DebugLog
-from .filtering import suggestion_lines
 from .layout import Layout
 from .messages import Cancel, Cycle, Enabled, Enter, Event, Keystroke, Leave, Shown, TextChunk
 from .pipeline import Pipeline
@@ -35,10 +35,11 @@ from .projects import Place, Projects
 from .render import Editor, InfoFigures, RenderPlan, info_text
 from .request_builder import RequestBuilder, RequestShaping
 from .ring import Ring, relative_name
-from .scheduler import Scheduler, Waiting
+from .scheduler import Scheduler
 from .sender import Sender
 from .speculation import Speculation
 from .tokens import TokenCounter
+from .user_request import UserRequest
 
 
 class Engine:
@@ -56,9 +57,7 @@ class Engine:
         shaping: RequestShaping | None = None,
     ) -> None:
         self.config = config
-        # The Lua half owns the switch and tells it (messages.Enabled); until
-        # then nothing is asked for and nothing primed.
-        self.enabled = False
+        self.enabled = False  # until the Lua half, which owns the switch, tells (Enabled)
         self.auto_fim = config.auto_fim
         self.counters = Counters()
         self.client = client
@@ -90,6 +89,15 @@ class Engine:
             self.cache,
             pipeline,
             editor=editor,
+            log=self.log,
+            show=self._show,
+            ring_info=self._ring_info,
+        )
+        self.requests = UserRequest(
+            config,
+            pipeline,
+            cache=self.cache,
+            speculation=self.speculation,
             log=self.log,
             show=self._show,
             ring_info=self._ring_info,
@@ -184,7 +192,7 @@ class Engine:
                 seq = self.scheduler.supersede()
                 self.log.write("cache_hit", seq=seq, typed=hit.typed)
                 self.counters.cache_hits += 1
-                self._show(snapshot, hit.lines, InfoFigures(cached=True, ring=self._ring_info()))
+                self.requests.show_cached(snapshot, hit.lines)
                 return
             waiting = self.scheduler.wait_behind((snapshot, context))
             if waiting is not None:
@@ -195,7 +203,7 @@ class Engine:
         self.log.write(
             "keystroke", seq=seq, manual=snapshot.manual, row=snapshot.row, col=snapshot.col
         )
-        self.scheduler.run(self._complete(seq, snapshot, context))
+        self.scheduler.run(self.requests.complete(seq, snapshot, context))
 
     def on_cycle(self, event: Cycle) -> None:
         """The next / previous suggestion key, pressed while ``event.shown`` is shown."""
@@ -241,66 +249,6 @@ class Engine:
         if not self.config.ring_n_chunks:
             return ""
         return self.ring.state(self.projects.current).describe()
-
-    # -- requests ----------------------------------------------------------------------
-
-    async def _complete(self, seq: int, snapshot: Snapshot, context: LocalContext) -> None:
-        if not snapshot.manual and self.config.debounce_ms:
-            await asyncio.sleep(self.config.debounce_ms / 1000)
-        if not snapshot.manual and not self.sender.may_request():
-            return
-        if await self.speculation.settle(context) and not snapshot.manual:
-            # The speculative request was for exactly this state: use its answer.
-            hit = self.cache.get(context)
-            if hit is not None:
-                self.counters.speculative_adopted += 1
-                self._show(snapshot, hit.lines, InfoFigures(cached=True, ring=self._ring_info()))
-                return
-        await self.scheduler.quiet()
-        body = self.builder.body(
-            self.projects.current,
-            snapshot,
-            context,
-            t_max_predict_ms=self.config.t_max_predict_ms_first,
-        )
-        # While on the wire, a keystroke that types on may wait for this answer.
-        self.scheduler.on_the_wire(lambda item: may_serve(context, item[1]))
-        try:
-            completion = await self.sender.send(body)
-        finally:
-            waiting = self.scheduler.off_the_wire()
-        lines = None
-        if completion is not None:
-            self.counters.waited_for(completion, len(body["input_extra"]))
-            lines = suggestion_lines(completion.content, snapshot)
-            if lines is not None:
-                self.cache.put(context, lines)
-        if waiting is not None:
-            await self._serve_waiting(waiting)
-            return
-        if completion is None:
-            return
-        if not self.scheduler.is_current(seq):
-            self.log.write("drop", seq=seq, reason="stale")
-            self.counters.dropped_stale += 1
-            return
-        if lines is None:
-            self.log.write("drop", seq=seq, reason="filtered", content=completion.content)
-            self.counters.dropped_filtered += 1
-            return
-        figures = InfoFigures(n_ctx=self.n_ctx, completion=completion, ring=self._ring_info())
-        self._show(snapshot, lines, figures)
-
-    async def _serve_waiting(self, waiting: Waiting[tuple[Snapshot, LocalContext]]) -> None:
-        """The keystroke that waited for the answer just in: from it if it matches, else ask."""
-        snapshot, context = waiting.item
-        hit = self.cache.get(context)
-        if hit is None:
-            await self._complete(waiting.seq, snapshot, context)
-            return
-        self.log.write("served_on_arrival", seq=waiting.seq, typed=hit.typed)
-        self.counters.served_on_arrival += 1
-        self._show(snapshot, hit.lines, InfoFigures(cached=True, ring=self._ring_info()))
 
     def _show(self, snapshot: Snapshot, lines: list[str], figures: InfoFigures) -> None:
         """Show ``lines``; once drawn, the editor's ``shown`` event starts the speculation."""
