@@ -1,0 +1,176 @@
+"""A server slower than the typist: the CPU-bound test model, typed at a person's pace.
+
+Each request takes this server a few hundred milliseconds, longer than the gap
+between keys. The server's own /metrics say how many requests it works on and
+how many wait for its one slot; a thread samples them while the user types.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.fixtures.tiny_fim_model import SLOW, build_model
+from tests.harness import Editor, LlamaServer, caught_up, free_port, human_pause
+
+pytestmark = pytest.mark.integration
+
+SOURCE = "import os\n\n\ndef main():\n    total = 0\n    return total\n"
+# A typist's gap between keys (s): well under this server's time per request.
+KEY_GAP = 0.08
+
+
+@pytest.fixture(scope="module")
+def slow_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LlamaServer]:
+    model = build_model(tmp_path_factory.mktemp("slow") / "slow-fim.gguf", shape=SLOW)
+    server = LlamaServer(model, free_port(), "-fa", "off", "--metrics")
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+class ServerLoad:
+    """Samples the server's requests_processing / requests_deferred gauges in a thread."""
+
+    def __init__(self, server: LlamaServer) -> None:
+        self._url = server.url + "/metrics"
+        self._stop = threading.Event()
+        self.processing: list[int] = []
+        self.deferred: list[int] = []
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+
+    def __enter__(self) -> ServerLoad:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(10)
+
+    def _gauge(self, text: str, name: str) -> int:
+        match = re.search(rf"^llamacpp:{name} (\d+)", text, re.M)
+        assert match is not None, text
+        return int(match.group(1))
+
+    def _sample(self) -> None:
+        with httpx.Client(timeout=10) as client:
+            while not self._stop.is_set():
+                text = client.get(self._url).text
+                self.processing.append(self._gauge(text, "requests_processing"))
+                self.deferred.append(self._gauge(text, "requests_deferred"))
+                self._stop.wait(0.01)
+
+
+def open_line(editor: Editor, path: Path) -> None:
+    """Edit a file whose requests all share one cached prefix, on a fresh line in main()."""
+    path.write_text(SOURCE)
+    editor.nvim.command(f"edit {path}")
+    editor.type("6GO")  # a new line 6, above "    return total"
+
+
+def typed(editor: Editor, text: str) -> None:
+    for char in text:
+        editor.type(char)
+        human_pause(KEY_GAP)
+
+
+def test_typing_faster_than_the_server_keeps_one_request_and_no_queue(
+    make_editor: Callable[..., Editor], slow_server: LlamaServer, tmp_path: Path
+) -> None:
+    editor = make_editor({"endpoint": slow_server.infill_url, "speculative": False})
+    open_line(editor, tmp_path / "a.py")
+    caught_up(editor)  # the request for the empty line, so the prefix is cached
+    before = editor.stats()
+    with ServerLoad(slow_server) as load:
+        typed(editor, "    count = total + len(os.environ)")
+        stats = caught_up(editor)
+    keys = stats["events"] - before["events"]
+    requests = stats["requests"] - before["requests"]
+    assert keys >= 30
+    assert max(load.processing) <= 1, "the server worked on two of our requests at once"
+    assert max(load.deferred) == 0, "a request of ours queued behind another"
+    assert stats["cancelled"] == before["cancelled"], "typing along a line cancels nothing"
+    # The regime this test is about: keys came while a request was on the wire.
+    assert stats["waited"] - before["waited"] >= keys / 4, stats
+    assert requests >= 2, "answers that did not match were followed by a request for the newest"
+
+
+def test_a_pause_of_twice_the_servers_request_time_ends_with_a_suggestion(
+    make_editor: Callable[..., Editor], slow_server: LlamaServer, tmp_path: Path
+) -> None:
+    editor = make_editor({"endpoint": slow_server.infill_url, "speculative": False})
+    open_line(editor, tmp_path / "b.py")
+    caught_up(editor)
+    for word in ("    value = ", "total", " + ", "len("):
+        typed(editor, word)
+        started = time.monotonic()
+        editor.wait_hint(timeout=10)
+        waited = time.monotonic() - started
+        # The request the pause waited for, as the server timed it (its last one).
+        server_s = _last_request_seconds(slow_server)
+        assert waited < 2 * server_s + 0.5, (word, round(waited, 2), round(server_s, 2))
+        editor.type("<Esc>a")  # keep the text, drop the hint: the next word asks anew
+
+
+def _last_request_seconds(server: LlamaServer) -> float:
+    reply = server.infill(
+        input_prefix="import os\n\n\ndef main():\n    total = 0\n",
+        input_suffix="\n    return total\n",
+        prompt="    value = total + len(",
+        n_predict=64,
+        t_max_predict_ms=250,
+        samplers=["top_k", "top_p", "infill"],
+        response_fields=["timings/prompt_ms", "timings/predicted_ms"],
+    )
+    return float(reply["timings/prompt_ms"] + reply["timings/predicted_ms"]) / 1000
+
+
+def _more_requests_than(count: int) -> Callable[[dict[str, int]], bool]:
+    return lambda stats: stats["requests"] > count
+
+
+def test_an_answer_for_a_place_typed_through_shows_the_rest(
+    make_editor: Callable[..., Editor], slow_server: LlamaServer, tmp_path: Path
+) -> None:
+    # A small cache: leaving for another file and coming back forgets the
+    # first answer, so coming back asks the server again.
+    editor = make_editor(
+        {"endpoint": slow_server.infill_url, "speculative": False, "max_cache_keys": 4}
+    )
+    other = tmp_path / "other.py"
+    other.write_text("def other():\n    pass\n")
+    served = 0
+    for _ in range(3):  # the model samples: its answer here may differ between asks
+        open_line(editor, tmp_path / "c.py")
+        typed(editor, "    name = ")
+        first = editor.wait_hint(timeout=10).inline
+        editor.type("<Esc>")
+        editor.nvim.command(f"silent! write | edit {other}")
+        editor.type("GA")
+        editor.wait_hint(timeout=10)  # another answer fills the cache
+        editor.type("<Esc>")
+        editor.nvim.command(f"silent! write | edit {tmp_path / 'c.py'}")
+        before = caught_up(editor)
+        editor.type("6GA")  # back at the end of "    name = ": a request goes out
+        editor.wait_stats(_more_requests_than(before["requests"]), "the request")
+        editor.type(first[0])  # typed before the answer comes
+        stats = caught_up(editor)
+        hint = editor.wait_hint(timeout=10)
+        if stats["served_on_arrival"] > before["served_on_arrival"]:
+            assert stats["requests"] == before["requests"] + 1, "served without a second request"
+            line = editor.lines()[5]
+            assert line.endswith("name = " + first[0]), line
+            assert (hint.row, hint.col) == (5, len(line.encode())), hint
+            served += 1
+            break
+        editor.type("<Esc>")
+        editor.nvim.command("silent! %d | write")
+    assert served == 1, "the answer never matched what was typed in three tries"
