@@ -271,7 +271,8 @@ class Engine:
     def _show(self, snapshot: Snapshot, lines: list[str], figures: InfoFigures) -> None:
         """Show ``lines`` and speculate on them being accepted."""
         self.counters.shown += 1
-        plan = RenderPlan(snapshot, lines, info_text(figures), self.config.show_info)
+        cached = figures.cached or figures.completion is None
+        plan = RenderPlan(snapshot, lines, info_text(figures), self.config.show_info, cached)
         self._editor.show(plan)
         self.speculation.start(snapshot, lines)
 

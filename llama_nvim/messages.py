@@ -16,6 +16,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from .acceptance import ACCEPT_KINDS
 from .context import Snapshot, clean_text
 
 
@@ -74,7 +75,32 @@ class Cancel:
     """``cancel``: whatever is pending is no longer wanted (hint kept by typing, menu shown)."""
 
 
-Event = Keystroke | Cycle | TextChunk | Enter | Leave | Cancel
+@dataclass(frozen=True)
+class Shown:
+    """``shown``: Lua drew a new suggestion (for :LlamaStats).
+
+    ``latency_ms``: from the keystroke that asked to the drawing; None when it
+    came from a cache or the keystroke is not known.
+    """
+
+    filetype: str = ""
+    latency_ms: int | None = None
+
+
+@dataclass(frozen=True)
+class Accepted:
+    """``accepted``: part of the suggestion was inserted (for :LlamaStats).
+
+    ``continued``: the suggestion was what an earlier partial accept left.
+    """
+
+    filetype: str = ""
+    kind: str = "full"
+    chars: int = 0
+    continued: bool = False
+
+
+Event = Keystroke | Cycle | TextChunk | Enter | Leave | Cancel | Shown | Accepted
 
 
 def _get(payload: Mapping[str, Any], key: str, kind: type, default: Any, within: str = "") -> Any:
@@ -156,6 +182,25 @@ def _enter(payload: Mapping[str, Any]) -> Enter:
     return Enter(_text(payload, "filename"), _text(payload, "cwd"))
 
 
+def _shown(payload: Mapping[str, Any]) -> Shown:
+    latency = _get(payload, "latency_ms", int, None)
+    if latency is not None and latency < 0:
+        raise Malformed("latency_ms: negative")
+    return Shown(_text(payload, "filetype"), latency)
+
+
+def _accepted(payload: Mapping[str, Any]) -> Accepted:
+    kind = _get(payload, "kind", str, "")
+    if kind not in ACCEPT_KINDS:
+        raise Malformed(f"kind: {kind!r} is none of {', '.join(ACCEPT_KINDS)}")
+    return Accepted(
+        _text(payload, "filetype"),
+        kind,
+        max(0, _get(payload, "chars", int, 0)),
+        _get(payload, "continued", bool, False),
+    )
+
+
 _PARSERS: dict[str, Callable[[Mapping[str, Any]], Event]] = {
     "keystroke": _keystroke,
     "trigger": _trigger,
@@ -164,6 +209,8 @@ _PARSERS: dict[str, Callable[[Mapping[str, Any]], Event]] = {
     "enter": _enter,
     "leave": lambda payload: Leave(),
     "cancel": lambda payload: Cancel(),
+    "shown": _shown,
+    "accepted": _accepted,
 }
 
 
@@ -205,6 +252,7 @@ class ShowHint:
     status: str  # for the status line (show_info 1 and 2), else ""
     hl_hint: str
     hl_info: str
+    cached: bool = False  # from a cache: no latency to count (:LlamaStats)
 
     def to_lua(self) -> dict[str, Any]:
         """The table the Lua side receives."""

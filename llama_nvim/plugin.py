@@ -11,18 +11,20 @@ import contextlib
 import os
 import ssl
 import sys
+from collections.abc import Coroutine
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pynvim
 
-from .config import KEYMAP_OPTIONS, Config, parse_config
-from .messages import parse_event
+from .config import KEYMAP_OPTIONS, Config, Problem, parse_config
+from .messages import Accepted, Shown, parse_event
 from .nvim_adapter import NvimEditor
 
 if TYPE_CHECKING:
     from .engine import Engine
     from .request_builder import RequestShaping
+    from .stats_keeper import StatsKeeper
 
 # The folder holding lua/llama_nvim/: the package's own, found from this file,
 # so a checkout and a pip-installed copy work alike.
@@ -51,6 +53,7 @@ def _lua_options(config: Config, enabled: bool) -> dict[str, Any]:
     options["keymap_defaults"] = {key: getattr(Config(), key) for key in KEYMAP_OPTIONS}
     options.update(
         enabled=enabled,
+        keymap_debug_toggle=config.keymap_debug_toggle,
         n_prefix=config.n_prefix,
         n_suffix=config.n_suffix,
         max_prefix_bytes=config.max_prefix_bytes,
@@ -78,6 +81,8 @@ class LlamaPlugin:
         self._reported_internal_error = False
         self._tasks: set[asyncio.Task[Any]] = set()
         self._editor = NvimEditor(nvim)
+        self._state_dir = ""
+        self._stats: StatsKeeper | None = None
 
     # -- start-up ------------------------------------------------------------------
 
@@ -106,9 +111,7 @@ class LlamaPlugin:
                 os.nice(config.host_nice)
         self._nvim.exec_lua(_INSTALL_LUA, str(RUNTIME_DIR))
         try:
-            from .client import InfillClient
-            from .debuglog import DebugLog
-            from .engine import Engine
+            from .engine import Engine  # noqa: F401 - needs httpx and the rest
         except ImportError as err:
             self._message(
                 f"llama.nvim: Python package missing in Neovim's Python host ({err.name}): run "
@@ -117,6 +120,29 @@ class LlamaPlugin:
                 error=True,
             )
             return
+        self._state_dir = self._nvim.funcs.stdpath("state")
+        messages = self._load_stats()
+        messages += self._build(config, problems, enabled=config.enable_at_startup)
+        if messages:
+            # One message for all of them: a single prompt at start-up, not one per key.
+            self._message("\n".join(messages), error=True)
+
+    def _load_stats(self) -> list[str]:
+        from .stats_keeper import StatsKeeper
+
+        keeper, problem = StatsKeeper.load(
+            self._state_dir, lambda text: self._message(text, error=True)
+        )
+        self._stats = keeper
+        self._spawn(keeper.loop())
+        return [problem] if problem else []
+
+    def _build(self, config: Config, problems: list[Problem], *, enabled: bool) -> list[str]:
+        """Client, engine and the Lua half's options and keys for ``config``; the messages."""
+        from .client import InfillClient
+        from .debuglog import DebugLog
+        from .engine import Engine
+
         messages = [f"llama.nvim: {p.message}" for p in problems]
         try:
             client = InfillClient(
@@ -133,23 +159,26 @@ class LlamaPlugin:
             client = InfillClient(
                 config.endpoint, api_key=config.api_key, timeout_s=config.timeout_ms / 1000
             )
-        state_dir = self._nvim.funcs.stdpath("state")
         log = DebugLog(
-            os.path.join(state_dir, "llama_nvim.log"),
+            os.path.join(self._state_dir, "llama_nvim.log"),
             secret=config.api_key,
             enabled=config.debug_log,
         )
         self._engine = Engine(config, self._editor, client, log=log, shaping=self.request_shaping)
+        self._engine.enabled = enabled
         lua_problems = self._nvim.exec_lua(
             "return require('llama_nvim').setup(...)",
             self._nvim.channel_id,
             _lua_options(config, self._engine.enabled),
         )
         messages += [f"llama.nvim: {text}" for text in lua_problems or []]
-        if messages:
-            # One message for all of them: a single prompt at start-up, not one per key.
-            self._message("\n".join(messages), error=True)
         self._engine.start()
+        return messages
+
+    def _spawn(self, coro: Coroutine[Any, Any, Any]) -> None:
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)  # asyncio holds tasks weakly
+        task.add_done_callback(self._tasks.discard)
 
     # -- events from the Lua half ------------------------------------------------------
 
@@ -161,7 +190,10 @@ class LlamaPlugin:
             return
         try:
             event = parse_event(kind, payload, lambda why: engine.log.write("rejected", why=why))
-            if event is not None:
+            if isinstance(event, Shown | Accepted):
+                if self._stats is not None:
+                    self._stats.record(event)
+            elif event is not None:
                 engine.handle(event)
         except Exception as err:  # a bug must not become a traceback per keystroke
             engine.log.write("internal_error", kind=kind, error=repr(err))
@@ -217,9 +249,7 @@ class LlamaPlugin:
         """Report the endpoint, the server's health, model, n_ctx and FIM support."""
         self._start()
         if self._engine is not None:
-            task = asyncio.ensure_future(self._report_status(self._engine))
-            self._tasks.add(task)  # asyncio holds tasks weakly
-            task.add_done_callback(self._tasks.discard)
+            self._spawn(self._report_status(self._engine))
 
     async def _report_status(self, engine: Engine) -> None:
         from .health import check, report
@@ -260,6 +290,72 @@ class LlamaPlugin:
         if self._engine is not None:
             self._engine.log.clear()
             self._message("llama.nvim: debug log cleared", error=False)
+
+    @pynvim.command("LlamaReload", sync=False)
+    def reload(self) -> None:
+        """Apply a changed g:llama_config: new client, engine, Lua options and keys."""
+        if not self._started or self._engine is None:
+            self._start()
+            return
+        old = self._engine
+        config, problems = parse_config(self._nvim.vars.get("llama_config"))
+        # Suggestions stay on or off as the user left them; the rest follows the config.
+        messages = self._build(config, problems, enabled=old.enabled)
+        self._spawn(old.close())
+        if messages:
+            self._message("\n".join(messages), error=True)
+        else:
+            self._message("llama.nvim: configuration reloaded", error=False)
+
+    @pynvim.command("LlamaBufToggle", sync=False)
+    def buf_toggle(self) -> None:
+        """Flip b:llama_enabled: suggestions on or off in the current buffer."""
+        self._start()
+        if self._engine is None:
+            return
+        buffer = self._nvim.current.buffer
+        filetype = self._nvim.api.get_option_value("filetype", {"buf": buffer.number})
+        setting = buffer.vars.get("llama_enabled")
+        current = None if setting is None else bool(setting)
+        privacy = self._engine.privacy
+        wanted = not privacy.filetype_enabled(filetype, current)
+        buffer.vars["llama_enabled"] = wanted
+        if not wanted:
+            self._engine.scheduler.supersede()
+            self._editor.hide()
+        if privacy.filetype_enabled(filetype, wanted) == wanted:
+            self._message(
+                f"llama.nvim: suggestions {'on' if wanted else 'off'} in this buffer", error=False
+            )
+        else:
+            self._message(
+                f"llama.nvim: suggestions stay off in this buffer: filetype {filetype!r} "
+                "is in g:llama_config.disabled_filetypes",
+                error=True,
+            )
+
+    @pynvim.command("LlamaStats", nargs="?", sync=False)
+    def show_stats(self, args: list[str]) -> None:
+        """Acceptance statistics (:LlamaStats), or forget them (:LlamaStats reset)."""
+        self._start()
+        if self._stats is None:
+            return
+        if args and args[0] == "reset":
+            self._message(self._stats.reset(), error=False)
+        elif args:
+            self._message(
+                f"llama.nvim: :LlamaStats takes no argument but reset, not {args[0]!r}", error=True
+            )
+        else:
+            self._nvim.exec_lua(
+                "vim.api.nvim_echo({{...}}, true, {})", self._stats.report(), async_=True
+            )
+
+    @pynvim.autocmd("VimLeavePre", pattern="*", sync=True)
+    def on_vim_leave(self) -> None:
+        """Write the statistics before Neovim exits (a request: Neovim waits for it)."""
+        if self._stats is not None:
+            self._stats.flush()
 
     @pynvim.function("LlamaNvimHealth", sync=True)
     def health(self, args: list[Any]) -> list[list[str]]:

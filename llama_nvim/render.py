@@ -59,6 +59,7 @@ class RenderPlan:
     lines: list[str]
     info: str
     show_info: int
+    cached: bool = False  # from the suggestion cache, not a reply to this keystroke
 
     def message(self) -> ShowHint:
         """The message the Lua side draws; it re-checks the anchor before drawing."""
@@ -77,6 +78,7 @@ class RenderPlan:
             status=self.info if self.show_info else "",
             hl_hint=HL_HINT,
             hl_info=HL_INFO,
+            cached=self.cached,
         )
 
     def to_lua(self) -> dict[str, Any]:

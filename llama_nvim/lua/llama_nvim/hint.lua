@@ -4,6 +4,7 @@
 local api = vim.api
 local context = require('llama_nvim.context')
 local state = require('llama_nvim.state')
+local stats = require('llama_nvim.stats')
 local status = require('llama_nvim.status')
 local M = {}
 
@@ -210,6 +211,7 @@ function M.accept(kind)
   local take, rest = split(h.lines, kind)
   local last = take[#take]
   api.nvim_buf_set_text(h.buf, h.row, h.col, h.row, h.col, take)
+  stats.accepted(h, kind, take)
   local row = h.row + #take - 1
   local col = (#take == 1 and h.col or 0) + #last
   api.nvim_win_set_cursor(h.win, { row + 1, col })
@@ -220,6 +222,7 @@ function M.accept(kind)
     nh.lines, nh.row, nh.col, nh.tick = rest, row, col, tick
     set_display(nh, vim.fn.virtcol('.') - 1)
     nh.info = ''
+    nh.continued = true -- a later accept takes more of the same suggestion
     shown = nh
     draw(nh)
   end

@@ -17,9 +17,11 @@ local api = vim.api
 local context = require('llama_nvim.context')
 local hint = require('llama_nvim.hint')
 local keys = require('llama_nvim.keys')
+local llama_vim = require('llama_nvim.llama_vim')
 local ring_events = require('llama_nvim.ring_events')
 local rpc = require('llama_nvim.rpc')
 local state = require('llama_nvim.state')
+local stats = require('llama_nvim.stats')
 local status = require('llama_nvim.status')
 local typing = require('llama_nvim.typing')
 
@@ -40,7 +42,12 @@ end
 ---Draws a render plan (called by the Python host, asynchronously).
 ---@param plan llama_nvim.RenderPlan
 function M.show(plan)
+  plan.hl_hint = llama_vim.highlight(plan.hl_hint)
+  plan.hl_info = llama_vim.highlight(plan.hl_info)
   hint.show(plan)
+  if hint.current() == plan then
+    stats.drawn(plan)
+  end
 end
 
 ---How a suggestion's text is shown from screen column `vcol`.
@@ -64,7 +71,9 @@ function M.trigger()
   end
   local _, buf = context.cursor_state()
   if context.eligible(buf) then
-    rpc.notify('trigger', context.snapshot(true))
+    local snap = context.snapshot(true)
+    stats.asked(snap)
+    rpc.notify('trigger', snap)
   end
 end
 
@@ -134,7 +143,9 @@ function M.setup(chan, opts)
   state.opts = opts
   api.nvim_set_hl(0, 'LlamaNvimHint', { link = 'Comment', default = true })
   api.nvim_set_hl(0, 'LlamaNvimInfo', { link = 'NonText', default = true })
+  keys.uninstall() -- set up again (:LlamaReload): the keys may have changed
   local problems = keys.install(opts)
+  llama_vim.map_debug_key(opts.keymap_debug_toggle)
   if opts.enabled then
     M.enable()
     -- The file Neovim was started on was entered before we existed.

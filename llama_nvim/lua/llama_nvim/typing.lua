@@ -7,6 +7,7 @@ local hint = require('llama_nvim.hint')
 local ring_events = require('llama_nvim.ring_events')
 local rpc = require('llama_nvim.rpc')
 local state = require('llama_nvim.state')
+local stats = require('llama_nvim.stats')
 local M = {}
 
 local augroup = 'llama_nvim'
@@ -37,7 +38,9 @@ local function on_cursor()
     return
   end
   ring_events.after_jump(buf, row)
-  rpc.notify('keystroke', context.snapshot(false))
+  local snap = context.snapshot(false)
+  stats.asked(snap)
+  rpc.notify('keystroke', snap)
 end
 
 local function on_leave(ev)

@@ -1,0 +1,54 @@
+-- What :LlamaStats counts, told to the Python host: each new suggestion drawn
+-- (with the time from the keystroke that asked for it) and each accept. Only
+-- the filetype and numbers are sent, never the text.
+
+local api = vim.api
+local rpc = require('llama_nvim.rpc')
+local M = {}
+
+local uv = vim.uv or vim.loop
+
+---@type { key: string, at: number }|nil the last place a suggestion was asked for
+local asked = nil
+
+local function place(buf, tick, row, col)
+  return table.concat({ buf, tick, row, col }, ':')
+end
+
+---A snapshot was sent for a suggestion (keystroke or trigger key).
+---@param snap llama_nvim.Snapshot
+function M.asked(snap)
+  local key = place(snap.buf, snap.tick, snap.row, snap.col)
+  if not asked or asked.key ~= key then
+    asked = { key = key, at = uv.hrtime() }
+  end
+end
+
+---A render plan was drawn: a new suggestion on screen.
+---@param plan llama_nvim.RenderPlan
+function M.drawn(plan)
+  local latency = nil
+  if not plan.cached and asked and asked.key == place(plan.buf, plan.tick, plan.row, plan.col) then
+    latency = math.floor((uv.hrtime() - asked.at) / 1e6 + 0.5)
+  end
+  ---@type llama_nvim.ShownEvent
+  local ev = { filetype = vim.bo[plan.buf].filetype, latency_ms = latency }
+  rpc.notify('shown', ev)
+end
+
+---Part of a suggestion was inserted.
+---@param h llama_nvim.Hint the suggestion, as it was before the accept
+---@param kind 'full'|'line'|'word'
+---@param inserted string[] the lines inserted
+function M.accepted(h, kind, inserted)
+  ---@type llama_nvim.AcceptedEvent
+  local ev = {
+    filetype = api.nvim_buf_is_valid(h.buf) and vim.bo[h.buf].filetype or '',
+    kind = kind,
+    chars = vim.fn.strchars(table.concat(inserted, '\n')),
+    continued = h.continued == true,
+  }
+  rpc.notify('accepted', ev)
+end
+
+return M
