@@ -126,6 +126,8 @@ class LlamaPlugin:
         if messages:
             # One message for all of them: a single prompt at start-up, not one per key.
             self._message("\n".join(messages), error=True)
+        if self._engine is not None:
+            self._engine.start()
 
     def _load_stats(self) -> list[str]:
         from .stats_keeper import StatsKeeper
@@ -138,7 +140,10 @@ class LlamaPlugin:
         return [problem] if problem else []
 
     def _build(self, config: Config, problems: list[Problem], *, enabled: bool) -> list[str]:
-        """Client, engine and the Lua half's options and keys for ``config``; the messages."""
+        """Client, engine and the Lua half's options and keys for ``config``; the messages.
+
+        The caller shows the messages, then starts the engine.
+        """
         from .client import InfillClient
         from .debuglog import DebugLog
         from .engine import Engine
@@ -172,7 +177,6 @@ class LlamaPlugin:
             _lua_options(config, self._engine.enabled),
         )
         messages += [f"llama.nvim: {text}" for text in lua_problems or []]
-        self._engine.start()
         return messages
 
     def _spawn(self, coro: Coroutine[Any, Any, Any]) -> None:
@@ -306,6 +310,7 @@ class LlamaPlugin:
             self._message("\n".join(messages), error=True)
         else:
             self._message("llama.nvim: configuration reloaded", error=False)
+        self._engine.start()
 
     @pynvim.command("LlamaBufToggle", sync=False)
     def buf_toggle(self) -> None:
