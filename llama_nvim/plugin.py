@@ -356,9 +356,9 @@ class LlamaPlugin:
                 "vim.api.nvim_echo({{...}}, true, {})", self._stats.report(), async_=True
             )
 
-    @pynvim.autocmd("VimLeavePre", pattern="*", sync=True)
-    def on_vim_leave(self) -> None:
-        """Write the statistics before Neovim exits (a request: Neovim waits for it)."""
+    @pynvim.rpc_export("llama_nvim_flush", sync=True)
+    def flush_stats(self) -> None:
+        """Write the statistics now: Lua asks at VimLeavePre and Neovim waits for the answer."""
         if self._stats is not None:
             self._stats.flush()
 

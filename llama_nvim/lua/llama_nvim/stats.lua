@@ -51,4 +51,17 @@ function M.accepted(h, kind, inserted)
   rpc.notify('accepted', ev)
 end
 
+---Writes the statistics file when Neovim exits. A request, waited for: not
+---a keystroke, and the host may get no time after VimLeavePre. A host that
+---died is not waited for (the call fails at once).
+---@param chan integer the Python host's channel
+function M.flush_at_exit(chan)
+  api.nvim_create_autocmd('VimLeavePre', {
+    group = api.nvim_create_augroup('llama_nvim_stats', { clear = true }),
+    callback = function()
+      pcall(vim.rpcrequest, chan, 'llama_nvim_flush')
+    end,
+  })
+end
+
 return M
