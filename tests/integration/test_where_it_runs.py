@@ -152,3 +152,18 @@ def test_llamaignore_keeps_project_files_from_the_server_and_the_ring(
     for marker in (b"PLANMARK", b"PLANTYPED", b"KEYSMARK", b"KEYSTYPED"):
         assert marker not in sent, marker
     assert_no_errors(editor)
+
+
+def test_buf_toggle_cannot_turn_on_a_disabled_filetype(
+    make_editor: Callable[..., Editor], proxy: RecordingProxy, tmp_path: Path
+) -> None:
+    write_file(tmp_path / "notes.md", "NOTESMARK")
+    editor = make_editor({"endpoint": proxy.infill_url, "disabled_filetypes": ["markdown"]})
+    editor.nvim.command(f"edit {tmp_path / 'notes.md'}")
+    editor.nvim.command("LlamaBufToggle")
+    editor.wait_messages("llama.nvim: suggestions stay off in this buffer")
+    editor.unblock()
+    stats = use_buffer(editor, "NOTESTYPED", expect_hint=False)
+    assert stats["events"] > 0, "the keystrokes reached the host"
+    assert proxy.infill_requests() == [], "a request was made from a disabled filetype"
+    assert b"NOTES" not in proxy.sent()
