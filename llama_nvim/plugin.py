@@ -321,7 +321,8 @@ class LlamaPlugin:
         buffer = self._nvim.current.buffer
         filetype = self._nvim.api.get_option_value("filetype", {"buf": buffer.number})
         setting = buffer.vars.get("llama_enabled")
-        current = None if setting is None else bool(setting)
+        # As the Lua half reads it: a boolean, or 1 / 0 from Vimscript; else unset.
+        current = bool(setting) if isinstance(setting, bool | int) else None
         privacy = self._engine.privacy
         wanted = not privacy.filetype_enabled(filetype, current)
         buffer.vars["llama_enabled"] = wanted
