@@ -211,7 +211,6 @@ function M.accept(kind)
   local take, rest = split(h.lines, kind)
   local last = take[#take]
   api.nvim_buf_set_text(h.buf, h.row, h.col, h.row, h.col, take)
-  stats.accepted(h, kind, take)
   local row = h.row + #take - 1
   local col = (#take == 1 and h.col or 0) + #last
   api.nvim_win_set_cursor(h.win, { row + 1, col })
@@ -226,6 +225,7 @@ function M.accept(kind)
     shown = nh
     draw(nh)
   end
+  stats.accepted(h, kind, take)
   return true
 end
 

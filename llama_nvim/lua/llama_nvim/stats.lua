@@ -36,6 +36,13 @@ function M.drawn(plan)
   rpc.notify('shown', ev)
 end
 
+-- Characters in UTF-8 text: its bytes that start one. In plain Lua: the
+-- text may hold a NUL, which Vimscript functions cannot take.
+local function characters(text)
+  local _, n = text:gsub('[^\128-\191]', '')
+  return n
+end
+
 ---Part of a suggestion was inserted.
 ---@param h llama_nvim.Hint the suggestion, as it was before the accept
 ---@param kind 'full'|'line'|'word'
@@ -45,7 +52,7 @@ function M.accepted(h, kind, inserted)
   local ev = {
     filetype = api.nvim_buf_is_valid(h.buf) and vim.bo[h.buf].filetype or '',
     kind = kind,
-    chars = vim.fn.strchars(table.concat(inserted, '\n')),
+    chars = characters(table.concat(inserted, '\n')),
     continued = h.continued == true,
   }
   rpc.notify('accepted', ev)
