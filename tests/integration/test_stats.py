@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.fakeserver import FakeServer, Reply
 from tests.harness import Editor, LlamaServer, assert_no_errors, register_plugin, wait_until
 from tests.integration.test_completion import PY_SOURCE, fresh_line
 
@@ -99,3 +100,26 @@ def test_an_accept_is_counted_kept_across_a_restart_and_reset(
     finally:
         editor.close()
     assert json.loads(stats_file.read_text())["filetypes"] == {}, "still reset after exit"
+
+
+def test_characters_are_counted_in_any_text_the_server_sends(tmp_path: Path) -> None:
+    """A NUL and a two-byte character: three characters, and the accept still works."""
+    home = tmp_path / "home"
+    home.mkdir()
+    register_plugin(home)
+    fake = FakeServer(lambda r: Reply.completion("é\x00b"))
+    editor = Editor.start(home, tmp_path, {"endpoint": fake.infill_url})
+    try:
+        editor.set_text("")
+        editor.type("i")
+        editor.type_slowly("x = ")
+        editor.wait_hint()
+        editor.type("<Tab>")
+        wait_until(lambda: editor.hint() is None, what="the accept")
+        assert editor.cursor() == (0, len("x = é\x00b".encode())), "after the inserted text"
+        cells = stats_row(editor, "python")
+        assert (cells[1], cells[3], cells[6]) == ("1", "1", "3")
+        assert_no_errors(editor)
+    finally:
+        editor.close()
+        fake.close()
