@@ -137,6 +137,8 @@ class LlamaPlugin:
         )
         self._stats = keeper
         self._spawn(keeper.loop())
+        # A request Neovim waits for at exit: only this host's channel may be asked.
+        self._nvim.exec_lua("require('llama_nvim.stats').flush_at_exit(...)", self._nvim.channel_id)
         return [problem] if problem else []
 
     def _build(self, config: Config, problems: list[Problem], *, enabled: bool) -> list[str]:

@@ -140,7 +140,6 @@ end
 ---@return string[] problems
 function M.setup(chan, opts)
   rpc.set_channel(chan)
-  stats.flush_at_exit(chan)
   state.opts = opts
   api.nvim_set_hl(0, 'LlamaNvimHint', { link = 'Comment', default = true })
   api.nvim_set_hl(0, 'LlamaNvimInfo', { link = 'NonText', default = true })
