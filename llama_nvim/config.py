@@ -92,7 +92,7 @@ class Config:
     enable_at_startup: bool = True
     # Sent as "model" in each request when set (llama-swap, router-mode servers).
     model_fim: str = ""
-    # llama.vim's key for its debug pane: accepted so its configs load; reserved.
+    # llama.vim's key for its debug pane: here a normal-mode key for :LlamaDebugToggle.
     keymap_debug_toggle: str = "<leader>lld"
     # Instruction editing (llama.vim's names and defaults), accepted and kept for
     # that feature; nothing uses them yet.

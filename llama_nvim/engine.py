@@ -169,7 +169,7 @@ class Engine:
             # The pending reply is no longer wanted (hint kept by typing, menu shown).
             self.scheduler.supersede()
         elif isinstance(event, Shown):
-            if self.enabled:
+            if self.enabled and event.after_accept is not None:
                 self.speculation.start(event.after_accept)
         elif isinstance(event, Enabled):
             self.set_enabled(event.enabled)
@@ -253,7 +253,8 @@ class Engine:
     def _show(self, snapshot: Snapshot, lines: list[str], figures: InfoFigures) -> None:
         """Show ``lines``; once drawn, the editor's ``shown`` event starts the speculation."""
         self.counters.shown += 1
-        plan = RenderPlan(snapshot, lines, info_text(figures), self.config.show_info)
+        cached = figures.cached or figures.completion is None
+        plan = RenderPlan(snapshot, lines, info_text(figures), self.config.show_info, cached)
         self._editor.show(plan)
 
     # -- figures -------------------------------------------------------------------------

@@ -19,6 +19,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from .acceptance import ACCEPT_KINDS
 from .context import Snapshot, clean_text
 
 
@@ -79,14 +80,19 @@ class Cancel:
 
 @dataclass(frozen=True)
 class Shown:
-    """``shown``: the editor drew a hint; ``after_accept`` is what it will send once it is accepted.
+    """``shown``: the editor drew a new hint.
 
-    Built by the Lua half from the buffer and the hint's lines, capped as every
-    keystroke snapshot is: the key the speculative request stores its answer
-    under. Not sent where that snapshot cannot be told (context.lua).
+    ``after_accept`` is what the editor will send once the hint is accepted
+    whole, built by the Lua half from the buffer and the hint's lines, capped
+    as every keystroke snapshot is: the key the speculative request stores its
+    answer under (None where that snapshot cannot be told, see context.lua).
+    ``filetype`` and ``latency_ms`` (from the keystroke that asked; None for a
+    cached hint) are for :LlamaStats.
     """
 
-    after_accept: Snapshot
+    after_accept: Snapshot | None = None
+    filetype: str = ""
+    latency_ms: int | None = None
 
 
 @dataclass(frozen=True)
@@ -96,7 +102,20 @@ class Enabled:
     enabled: bool
 
 
-Event = Keystroke | Cycle | TextChunk | Enter | Leave | Cancel | Shown | Enabled
+@dataclass(frozen=True)
+class Accepted:
+    """``accepted``: part of the suggestion was inserted (for :LlamaStats).
+
+    ``continued``: the suggestion was what an earlier partial accept left.
+    """
+
+    filetype: str = ""
+    kind: str = "full"
+    chars: int = 0
+    continued: bool = False
+
+
+Event = Keystroke | Cycle | TextChunk | Enter | Leave | Cancel | Shown | Enabled | Accepted
 
 
 def _get(payload: Mapping[str, Any], key: str, kind: type, default: Any, within: str = "") -> Any:
@@ -174,13 +193,6 @@ def _chunk(payload: Mapping[str, Any]) -> TextChunk:
     return TextChunk(lines, filename, filetype, _text(payload, "cwd"), buffer_enabled)
 
 
-def _shown(payload: Mapping[str, Any]) -> Shown:
-    after_accept = payload.get("after_accept")
-    if not isinstance(after_accept, Mapping):
-        raise Malformed("after_accept: not a table")
-    return Shown(_snapshot(after_accept, manual=False))
-
-
 def _enabled(payload: Mapping[str, Any]) -> Enabled:
     enabled = payload.get("enabled")
     if not isinstance(enabled, bool):
@@ -190,6 +202,29 @@ def _enabled(payload: Mapping[str, Any]) -> Enabled:
 
 def _enter(payload: Mapping[str, Any]) -> Enter:
     return Enter(_text(payload, "filename"), _text(payload, "cwd"))
+
+
+def _shown(payload: Mapping[str, Any]) -> Shown:
+    after_accept = payload.get("after_accept")
+    if after_accept is not None and not isinstance(after_accept, Mapping):
+        raise Malformed("after_accept: not a table")
+    latency = _get(payload, "latency_ms", int, None)
+    if latency is not None and latency < 0:
+        raise Malformed("latency_ms: negative")
+    snapshot = _snapshot(after_accept, manual=False) if after_accept is not None else None
+    return Shown(snapshot, _text(payload, "filetype"), latency)
+
+
+def _accepted(payload: Mapping[str, Any]) -> Accepted:
+    kind = _get(payload, "kind", str, "")
+    if kind not in ACCEPT_KINDS:
+        raise Malformed(f"kind: {kind!r} is none of {', '.join(ACCEPT_KINDS)}")
+    return Accepted(
+        _text(payload, "filetype"),
+        kind,
+        max(0, _get(payload, "chars", int, 0)),
+        _get(payload, "continued", bool, False),
+    )
 
 
 _PARSERS: dict[str, Callable[[Mapping[str, Any]], Event]] = {
@@ -202,6 +237,7 @@ _PARSERS: dict[str, Callable[[Mapping[str, Any]], Event]] = {
     "cancel": lambda payload: Cancel(),
     "shown": _shown,
     "enabled": _enabled,
+    "accepted": _accepted,
 }
 
 
@@ -241,6 +277,7 @@ class ShowHint:
     vcol: int
     info: str  # after the hint's first line (show_info 2), else ""
     status: str  # for the status line (show_info 1 and 2), else ""
+    cached: bool = False  # from a cache: no latency to count (:LlamaStats)
 
     def to_lua(self) -> dict[str, Any]:
         """The table the Lua side receives."""

@@ -11,18 +11,20 @@ import contextlib
 import os
 import ssl
 import sys
+from collections.abc import Coroutine
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pynvim
 
-from .config import KEYMAP_OPTIONS, Config, parse_config
-from .messages import parse_event
+from .config import KEYMAP_OPTIONS, Config, Problem, parse_config
+from .messages import Accepted, Shown, parse_event
 from .nvim_adapter import NvimEditor
 
 if TYPE_CHECKING:
     from .engine import Engine
     from .request_builder import RequestShaping
+    from .stats_keeper import StatsKeeper
 
 # The folder holding lua/llama_nvim/: the package's own, found from this file,
 # so a checkout and a pip-installed copy work alike.
@@ -45,14 +47,18 @@ vim.opt.runtimepath:append(dir)
 """
 
 
-def _lua_options(config: Config) -> dict[str, Any]:
-    """The subset of the config the Lua half needs on the keystroke path."""
+def _lua_options(config: Config, enabled: bool) -> dict[str, Any]:
+    """The subset of the config the Lua half needs on the keystroke path.
+
+    ``enabled``: the switch to start with (the Lua half owns it from then on).
+    """
     from .ring import chunk_lines
 
     options: dict[str, Any] = {key: getattr(config, key) for key in KEYMAP_OPTIONS}
     options["keymap_defaults"] = {key: getattr(Config(), key) for key in KEYMAP_OPTIONS}
     options.update(
-        enabled=config.enable_at_startup,
+        enabled=enabled,
+        keymap_debug_toggle=config.keymap_debug_toggle,
         n_prefix=config.n_prefix,
         n_suffix=config.n_suffix,
         max_prefix_bytes=config.max_prefix_bytes,
@@ -81,6 +87,8 @@ class LlamaPlugin:
         self._reported_internal_error = False
         self._tasks: set[asyncio.Task[Any]] = set()
         self._editor = NvimEditor(nvim)
+        self._state_dir = ""
+        self._stats: StatsKeeper | None = None
 
     # -- start-up ------------------------------------------------------------------
 
@@ -109,9 +117,7 @@ class LlamaPlugin:
                 os.nice(config.host_nice)
         self._nvim.exec_lua(_INSTALL_LUA, str(RUNTIME_DIR))
         try:
-            from .client import InfillClient
-            from .debuglog import DebugLog
-            from .engine import Engine
+            from .engine import Engine  # noqa: F401 - needs httpx and the rest
         except ImportError as err:
             self._message(
                 f"llama.nvim: Python package missing in Neovim's Python host ({err.name}): run "
@@ -120,6 +126,36 @@ class LlamaPlugin:
                 error=True,
             )
             return
+        self._state_dir = self._nvim.funcs.stdpath("state")
+        messages = self._load_stats()
+        messages += self._build(config, problems, enabled=config.enable_at_startup)
+        if messages:
+            # One message for all of them: a single prompt at start-up, not one per key.
+            self._message("\n".join(messages), error=True)
+        if self._engine is not None:
+            self._engine.start()
+
+    def _load_stats(self) -> list[str]:
+        from .stats_keeper import StatsKeeper
+
+        keeper, problem = StatsKeeper.load(
+            self._state_dir, lambda text: self._message(text, error=True)
+        )
+        self._stats = keeper
+        self._spawn(keeper.loop())
+        # A request Neovim waits for at exit: only this host's channel may be asked.
+        self._nvim.exec_lua("require('llama_nvim.stats').flush_at_exit(...)", self._nvim.channel_id)
+        return [problem] if problem else []
+
+    def _build(self, config: Config, problems: list[Problem], *, enabled: bool) -> list[str]:
+        """Client, engine and the Lua half's options and keys for ``config``; the messages.
+
+        The caller shows the messages, then starts the engine.
+        """
+        from .client import InfillClient
+        from .debuglog import DebugLog
+        from .engine import Engine
+
         messages = [f"llama.nvim: {p.message}" for p in problems]
         try:
             client = InfillClient(
@@ -136,23 +172,25 @@ class LlamaPlugin:
             client = InfillClient(
                 config.endpoint, api_key=config.api_key, timeout_s=config.timeout_ms / 1000
             )
-        state_dir = self._nvim.funcs.stdpath("state")
         log = DebugLog(
-            os.path.join(state_dir, "llama_nvim.log"),
+            os.path.join(self._state_dir, "llama_nvim.log"),
             secret=config.api_key,
             enabled=config.debug_log,
         )
+        # The engine learns the switch from the Lua half's 'enabled' event.
         self._engine = Engine(config, self._editor, client, log=log, shaping=self.request_shaping)
         lua_problems = self._nvim.exec_lua(
             "return require('llama_nvim').setup(...)",
             self._nvim.channel_id,
-            _lua_options(config),
+            _lua_options(config, enabled),
         )
         messages += [f"llama.nvim: {text}" for text in lua_problems or []]
-        if messages:
-            # One message for all of them: a single prompt at start-up, not one per key.
-            self._message("\n".join(messages), error=True)
-        self._engine.start()
+        return messages
+
+    def _spawn(self, coro: Coroutine[Any, Any, Any]) -> None:
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)  # asyncio holds tasks weakly
+        task.add_done_callback(self._tasks.discard)
 
     # -- events from the Lua half ------------------------------------------------------
 
@@ -164,7 +202,9 @@ class LlamaPlugin:
             return
         try:
             event = parse_event(kind, payload, lambda why: engine.log.write("rejected", why=why))
-            if event is not None:
+            if isinstance(event, Shown | Accepted) and self._stats is not None:
+                self._stats.record(event)
+            if event is not None and not isinstance(event, Accepted):
                 engine.handle(event)
         except Exception as err:  # a bug must not become a traceback per keystroke
             engine.log.write("internal_error", kind=kind, error=repr(err))
@@ -220,9 +260,7 @@ class LlamaPlugin:
         """Report the endpoint, the server's health, model, n_ctx and FIM support."""
         self._start()
         if self._engine is not None:
-            task = asyncio.ensure_future(self._report_status(self._engine))
-            self._tasks.add(task)  # asyncio holds tasks weakly
-            task.add_done_callback(self._tasks.discard)
+            self._spawn(self._report_status(self._engine))
 
     async def _report_status(self, engine: Engine) -> None:
         from .health import check, report
@@ -263,6 +301,74 @@ class LlamaPlugin:
         if self._engine is not None:
             self._engine.log.clear()
             self._message("llama.nvim: debug log cleared", error=False)
+
+    @pynvim.command("LlamaReload", sync=False)
+    def reload(self) -> None:
+        """Apply a changed g:llama_config: new client, engine, Lua options and keys."""
+        if not self._started or self._engine is None:
+            self._start()
+            return
+        old = self._engine
+        config, problems = parse_config(self._nvim.vars.get("llama_config"))
+        # Suggestions stay on or off as the user left them; the rest follows the config.
+        messages = self._build(config, problems, enabled=old.enabled)
+        self._spawn(old.close())
+        if messages:
+            self._message("\n".join(messages), error=True)
+        else:
+            self._message("llama.nvim: configuration reloaded", error=False)
+        self._engine.start()
+
+    @pynvim.command("LlamaBufToggle", sync=False)
+    def buf_toggle(self) -> None:
+        """Flip b:llama_enabled: suggestions on or off in the current buffer."""
+        self._start()
+        if self._engine is None:
+            return
+        buffer = self._nvim.current.buffer
+        filetype = self._nvim.api.get_option_value("filetype", {"buf": buffer.number})
+        setting = buffer.vars.get("llama_enabled")
+        # As the Lua half reads it: a boolean, or 1 / 0 from Vimscript; else unset.
+        current = bool(setting) if isinstance(setting, bool | int) else None
+        privacy = self._engine.privacy
+        wanted = not privacy.filetype_enabled(filetype, current)
+        buffer.vars["llama_enabled"] = wanted
+        if not wanted:
+            self._engine.scheduler.supersede()
+            self._nvim.exec_lua("require('llama_nvim').dismiss()", async_=True)
+        if privacy.filetype_enabled(filetype, wanted) == wanted:
+            self._message(
+                f"llama.nvim: suggestions {'on' if wanted else 'off'} in this buffer", error=False
+            )
+        else:
+            self._message(
+                f"llama.nvim: suggestions stay off in this buffer: filetype {filetype!r} "
+                "is in g:llama_config.disabled_filetypes",
+                error=True,
+            )
+
+    @pynvim.command("LlamaStats", nargs="?", sync=False)
+    def show_stats(self, args: list[str]) -> None:
+        """Acceptance statistics (:LlamaStats), or forget them (:LlamaStats reset)."""
+        self._start()
+        if self._stats is None:
+            return
+        if args and args[0] == "reset":
+            self._message(self._stats.reset(), error=False)
+        elif args:
+            self._message(
+                f"llama.nvim: :LlamaStats takes no argument but reset, not {args[0]!r}", error=True
+            )
+        else:
+            self._nvim.exec_lua(
+                "vim.api.nvim_echo({{...}}, true, {})", self._stats.report(), async_=True
+            )
+
+    @pynvim.rpc_export("llama_nvim_flush", sync=True)
+    def flush_stats(self) -> None:
+        """Write the statistics now: Lua asks at VimLeavePre and Neovim waits for the answer."""
+        if self._stats is not None:
+            self._stats.flush()
 
     @pynvim.function("LlamaNvimHealth", sync=True)
     def health(self, args: list[Any]) -> list[list[str]]:

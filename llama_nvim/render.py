@@ -56,6 +56,7 @@ class RenderPlan:
     lines: list[str]
     info: str
     show_info: int
+    cached: bool = False  # from the suggestion cache, not a reply to this keystroke
 
     def message(self) -> ShowHint:
         """The message the Lua side draws; it re-checks the anchor before drawing."""
@@ -72,6 +73,7 @@ class RenderPlan:
             vcol=snap.vcol,
             info=f"  {info}" if info else "",
             status=self.info if self.show_info else "",
+            cached=self.cached,
         )
 
     def to_lua(self) -> dict[str, Any]:

@@ -49,7 +49,7 @@ class Lua:
 
     def setup(self, config: Config) -> None:
         # No ring chunks: the only notifications are keystrokes, triggers and hints shown.
-        options = _lua_options(dataclasses.replace(config, ring_n_chunks=0))
+        options = _lua_options(dataclasses.replace(config, ring_n_chunks=0), True)
         problems = self.nvim.exec_lua(
             "return require('llama_nvim').setup(...)", self.nvim.channel_id, options
         )

@@ -197,7 +197,12 @@ def test_shown_carries_the_snapshot_after_accepting() -> None:
     assert event == Shown(dataclasses.replace(FULL_SNAPSHOT, manual=False))
 
 
-@pytest.mark.parametrize("payload", [{}, {"after_accept": "x"}, {"after_accept": {"row": "1"}}])
+def test_a_shown_without_its_after_accept_snapshot_is_counted_not_speculated_on() -> None:
+    # Sent where the snapshot after accepting cannot be told (a cut line).
+    assert parse_event("shown", {}) == Shown(None)
+
+
+@pytest.mark.parametrize("payload", [{"after_accept": "x"}, {"after_accept": {"row": "1"}}])
 def test_a_malformed_shown_is_rejected(payload: dict[str, Any]) -> None:
     (line,) = rejected("shown", payload)
     assert "after_accept" in line or "row" in line

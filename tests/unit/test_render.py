@@ -61,7 +61,7 @@ def snapshot(vcol: int = 4, tabstop: int = 4) -> Snapshot:
 
 def test_to_lua_carries_anchor_literal_lines_and_screen_column() -> None:
     lines = ["x\t== 1", "\treturn\x1b", ""]
-    plan = RenderPlan(snapshot(vcol=4, tabstop=4), lines, "llama: cached", show_info=2)
+    plan = RenderPlan(snapshot(vcol=4, tabstop=4), lines, "llama: cached", show_info=2, cached=True)
     assert plan.to_lua() == {
         "buf": 2,
         "tick": 17,
@@ -74,6 +74,7 @@ def test_to_lua_carries_anchor_literal_lines_and_screen_column() -> None:
         "vcol": 4,
         "info": "  llama: cached",
         "status": "llama: cached",
+        "cached": True,  # no latency to count for :LlamaStats
     }
 
 

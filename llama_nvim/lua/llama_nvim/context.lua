@@ -24,6 +24,21 @@ function M.eligible(buf)
   return bo.buftype == '' and bo.buflisted and bo.modifiable and not bo.readonly
 end
 
+---The buffer's own switch, b:llama_enabled: true, false, or nil when unset
+---(1 and 0 from Vimscript count as true and false).
+---@param buf integer
+---@return boolean|nil
+function M.buffer_enabled(buf)
+  local value = vim.b[buf].llama_enabled
+  if type(value) == 'number' then
+    return value ~= 0
+  end
+  if type(value) == 'boolean' then
+    return value
+  end
+  return nil
+end
+
 local function continuation(b)
   return b ~= nil and b >= 0x80 and b < 0xC0
 end
@@ -111,6 +126,7 @@ local function snapshot_of(buf, get_lines, row, col, vcol, manual)
     vcol = vcol,
     tabstop = vim.bo[buf].tabstop,
     manual = manual,
+    buffer_enabled = M.buffer_enabled(buf),
   }
 end
 

@@ -4,8 +4,9 @@
 local api = vim.api
 local context = require('llama_nvim.context')
 local events = require('llama_nvim.events')
-local rpc = require('llama_nvim.rpc')
+local llama_vim = require('llama_nvim.llama_vim')
 local state = require('llama_nvim.state')
+local stats = require('llama_nvim.stats')
 local status = require('llama_nvim.status')
 local M = {}
 
@@ -92,7 +93,7 @@ local function draw(h)
     pcall(api.nvim__ns_set, ns, { wins = { h.win } })
   end
   local opts = {
-    virt_text = { { h.inline, HL_HINT } },
+    virt_text = { { h.inline, llama_vim.highlight(HL_HINT) } },
     virt_text_pos = 'inline',
     right_gravity = false,
     hl_mode = 'combine',
@@ -103,7 +104,7 @@ local function draw(h)
   api.nvim_buf_set_extmark(h.buf, ns, h.row, h.col, opts)
   if h.info ~= '' then
     api.nvim_buf_set_extmark(h.buf, ns, h.row, 0, {
-      virt_text = { { h.info, HL_INFO } },
+      virt_text = { { h.info, llama_vim.highlight(HL_INFO) } },
       virt_text_pos = 'eol',
       hl_mode = 'combine',
     })
@@ -142,12 +143,14 @@ function M.show(plan)
   shown = plan
   status.set(plan.status)
   draw(plan)
-  -- Python fetches ahead the suggestion for after this one is accepted whole;
-  -- the key it stores that under is the snapshot the editor will send then.
-  local after_accept = context.snapshot_after_insert(plan.row, plan.col, plan.vcol, plan.lines)
-  if after_accept then
-    rpc.notify('shown', { after_accept = after_accept })
-  end
+end
+
+---The snapshot the editor will send once `h` is accepted whole, built from the
+---buffer and the hint's lines; nil where it cannot be told.
+---@param h llama_nvim.Hint
+---@return llama_nvim.Snapshot|nil
+function M.after_accept(h)
+  return context.snapshot_after_insert(h.row, h.col, h.vcol, h.lines)
 end
 
 -- Type-through: if what was typed since the hint was drawn is the start of the
@@ -238,9 +241,11 @@ function M.accept(kind)
     nh.lines, nh.row, nh.col, nh.tick = rest, row, col, tick
     set_display(nh, vim.fn.virtcol('.') - 1)
     nh.info = ''
+    nh.continued = true -- a later accept takes more of the same suggestion
     shown = nh
     draw(nh)
   end
+  stats.accepted(h, kind, take)
   return true
 end
 

@@ -22,9 +22,11 @@ local hint = require('llama_nvim.hint')
 local keys = require('llama_nvim.keys')
 local menus = require('llama_nvim.menus')
 local plugs = require('llama_nvim.plugs')
+local llama_vim = require('llama_nvim.llama_vim')
 local ring_events = require('llama_nvim.ring_events')
 local rpc = require('llama_nvim.rpc')
 local state = require('llama_nvim.state')
+local stats = require('llama_nvim.stats')
 local status = require('llama_nvim.status')
 local typing = require('llama_nvim.typing')
 
@@ -65,6 +67,15 @@ function M.show(plan)
   if now ~= nil and now ~= before then
     menus.note_drawn(now)
     events.suggestion_shown(now)
+    -- Python fetches ahead the suggestion for after this one is accepted whole
+    -- (keyed by the snapshot the editor will send then) and counts it.
+    ---@type llama_nvim.ShownEvent
+    local ev = {
+      after_accept = hint.after_accept(now),
+      filetype = vim.bo[now.buf].filetype,
+      latency_ms = stats.latency(now),
+    }
+    rpc.notify('shown', ev)
   end
 end
 
@@ -89,7 +100,9 @@ function M.trigger()
   end
   local _, buf = context.cursor_state()
   if context.eligible(buf) then
-    rpc.notify('trigger', context.snapshot(true))
+    local snap = context.snapshot(true)
+    stats.asked(snap)
+    rpc.notify('trigger', snap)
   end
 end
 
@@ -206,10 +219,12 @@ function M.setup(chan, opts)
   state.opts = opts
   api.nvim_set_hl(0, 'LlamaNvimHint', { link = 'Comment', default = true })
   api.nvim_set_hl(0, 'LlamaNvimInfo', { link = 'NonText', default = true })
+  keys.uninstall() -- set up again (:LlamaReload): the keys may have changed
   local problems = keys.install(opts)
   plugs.install()
   events.reset()
   vim.g.llama_nvim_state = events.state()
+  llama_vim.map_debug_key(opts.keymap_debug_toggle)
   if opts.enabled then
     M.enable()
     -- The file Neovim was started on was entered before we existed.

@@ -13,6 +13,9 @@ local fallbacks = {}
 ---@type string[] what went wrong at the last install (for :checkhealth)
 local last_problems = {}
 
+---@type string[] the keys the last install mapped
+local installed = {}
+
 local function termcodes(keys)
   return api.nvim_replace_termcodes(keys, true, true, true)
 end
@@ -130,10 +133,28 @@ function M.install(opts)
     local ok, err = pcall(map, lhs, k[2])
     if not ok then
       problems[#problems + 1] = string.format('g:llama_config.%s: cannot map %q: %s', k[1], lhs, err)
+    elseif lhs and lhs ~= '' then
+      installed[#installed + 1] = lhs
     end
   end
   last_problems = problems
   return problems
+end
+
+---Removes the keys the last install mapped, giving back the mappings they
+---replaced (before setting up again with other keys, :LlamaReload).
+function M.uninstall()
+  for _, lhs in ipairs(installed) do
+    local ours = vim.fn.maparg(lhs, 'i', false, true)
+    if ours.lhs and (ours.desc or ''):match('^llama.nvim') then
+      pcall(vim.keymap.del, 'i', lhs)
+    end
+    local orig = fallbacks[lhs]
+    if orig and vim.fn.maparg(lhs, 'i') == '' then
+      pcall(vim.fn.mapset, 'i', false, orig)
+    end
+  end
+  installed = {}
 end
 
 ---The problems of the last install.

@@ -24,6 +24,7 @@ local function chunk_event(buf, lines)
     filename = api.nvim_buf_get_name(buf),
     filetype = vim.bo[buf].filetype,
     cwd = vim.fn.getcwd(),
+    buffer_enabled = context.buffer_enabled(buf),
   }
 end
 

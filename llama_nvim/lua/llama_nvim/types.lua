@@ -30,6 +30,7 @@
 ---@field vcol integer screen column of the cursor
 ---@field tabstop integer
 ---@field manual boolean true for the trigger key (no debounce, no cache)
+---@field buffer_enabled boolean|nil b:llama_enabled (nil when unset)
 
 ---Kind 'cycle': another suggestion for the same place.
 ---@class llama_nvim.CycleEvent: llama_nvim.Snapshot
@@ -42,6 +43,7 @@
 ---@field filename string
 ---@field filetype string
 ---@field cwd string
+---@field buffer_enabled boolean|nil b:llama_enabled (nil when unset)
 
 ---Kind 'enter': a file buffer was entered (priming serves its project).
 ---@class llama_nvim.EnterEvent
@@ -52,7 +54,9 @@
 ---next / previous one). Not sent where after_accept cannot be told
 ---(context.snapshot_after_insert).
 ---@class llama_nvim.ShownEvent
----@field after_accept llama_nvim.Snapshot what the editor will send once the whole hint is accepted
+---@field after_accept llama_nvim.Snapshot|nil what the editor will send once the whole hint is accepted
+---@field filetype string for :LlamaStats
+---@field latency_ms integer|nil from the keystroke that asked; nil for a cached one
 
 ---Kind 'enabled': suggestions were turned on or off (this side owns the switch).
 ---@class llama_nvim.EnabledEvent
@@ -62,7 +66,15 @@
 ---an empty dict, vim.empty_dict().
 ---@alias llama_nvim.EmptyEvent table<string, never>
 
----@alias llama_nvim.EventKind 'keystroke'|'trigger'|'cycle'|'chunk'|'enter'|'cancel'|'leave'|'shown'|'enabled'
+---Kind 'accepted' (for :LlamaStats): part of the suggestion was inserted.
+---@class llama_nvim.AcceptedEvent
+---@field filetype string
+---@field kind 'full'|'line'|'word'
+---@field chars integer characters inserted (a line break counts one)
+---@field continued boolean the suggestion was what an earlier partial accept left
+
+---@alias llama_nvim.EventKind 'keystroke'|'trigger'|'cycle'|'chunk'|'enter'|'cancel'|'leave'|'shown'
+---|'enabled'|'accepted'
 
 ---A suggestion to draw (Python's RenderPlan.to_lua), anchored at the editor
 ---state of its request; drawn only if the editor is still exactly there.
@@ -77,12 +89,14 @@
 ---@field vcol integer
 ---@field info string text after the line ('' unless show_info is 2)
 ---@field status string the statusline text ('' when show_info is 0)
+---@field cached boolean from a cache, not a reply to its keystroke
 
 ---A shown hint: the render plan plus what Lua adds when it draws it.
 ---@class llama_nvim.Hint: llama_nvim.RenderPlan
 ---@field win integer the window it is drawn in
 ---@field inline string the first line as displayed
 ---@field virt_lines table[] the other lines as displayed, as extmark virt_lines
+---@field continued boolean|nil what an earlier partial accept left of a suggestion
 
 ---A request the user waits for was sent (messages.py's RequestStarted).
 ---@class llama_nvim.RequestStarted
@@ -108,6 +122,7 @@
 ---@field keymap_next string
 ---@field keymap_prev string
 ---@field keymap_defaults table<string, string> the default of each keymap option
+---@field keymap_debug_toggle string normal-mode key for :LlamaDebugToggle
 ---@field n_prefix integer
 ---@field n_suffix integer
 ---@field max_prefix_bytes integer

@@ -8,6 +8,7 @@ local menus = require('llama_nvim.menus')
 local ring_events = require('llama_nvim.ring_events')
 local rpc = require('llama_nvim.rpc')
 local state = require('llama_nvim.state')
+local stats = require('llama_nvim.stats')
 local M = {}
 
 local augroup = 'llama_nvim'
@@ -38,7 +39,9 @@ local function on_cursor()
     return
   end
   ring_events.after_jump(buf, row)
-  rpc.notify('keystroke', context.snapshot(false))
+  local snap = context.snapshot(false)
+  stats.asked(snap)
+  rpc.notify('keystroke', snap)
 end
 
 local function on_leave(ev)
