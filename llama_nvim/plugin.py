@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import ssl
 import sys
 from collections.abc import Coroutine
 from pathlib import Path
@@ -17,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import pynvim
 
-from .config import KEYMAP_OPTIONS, Config, Problem, parse_config
+from .config import Config, Problem, parse_config
 from .messages import Accepted, Shown, parse_event
 from .nvim_adapter import NvimEditor
 
@@ -45,31 +44,6 @@ for _, path in ipairs(vim.api.nvim_list_runtime_paths()) do
 end
 vim.opt.runtimepath:append(dir)
 """
-
-
-def _lua_options(config: Config, enabled: bool) -> dict[str, Any]:
-    """The subset of the config the Lua half needs on the keystroke path.
-
-    ``enabled``: the switch to start with (the Lua half owns it from then on).
-    """
-    from .ring import chunk_lines
-
-    options: dict[str, Any] = {key: getattr(config, key) for key in KEYMAP_OPTIONS}
-    options["keymap_defaults"] = {key: getattr(Config(), key) for key in KEYMAP_OPTIONS}
-    options.update(
-        enabled=enabled,
-        keymap_debug_toggle=config.keymap_debug_toggle,
-        n_prefix=config.n_prefix,
-        n_suffix=config.n_suffix,
-        max_prefix_bytes=config.max_prefix_bytes,
-        max_suffix_bytes=config.max_suffix_bytes,
-        max_line_bytes=config.max_line_bytes,
-        ring_n_chunks=config.ring_n_chunks,
-        ring_chunk_lines=chunk_lines(config.ring_chunk_size),
-        ring_scope=config.ring_scope,
-        hide_during_completion=config.hide_during_completion,
-    )
-    return options
 
 
 @pynvim.plugin
@@ -136,56 +110,20 @@ class LlamaPlugin:
             self._engine.start()
 
     def _load_stats(self) -> list[str]:
-        from .stats_keeper import StatsKeeper
+        from .session import load_stats
 
-        keeper, problem = StatsKeeper.load(
-            self._state_dir, lambda text: self._message(text, error=True)
-        )
-        self._stats = keeper
-        self._spawn(keeper.loop())
-        # A request Neovim waits for at exit: only this host's channel may be asked.
-        self._nvim.exec_lua("require('llama_nvim.stats').flush_at_exit(...)", self._nvim.channel_id)
-        return [problem] if problem else []
+        self._stats, messages = load_stats(self._nvim, self._state_dir, self._message)
+        self._spawn(self._stats.loop())
+        return messages
 
     def _build(self, config: Config, problems: list[Problem], *, enabled: bool) -> list[str]:
-        """Client, engine and the Lua half's options and keys for ``config``; the messages.
+        """A new engine and the Lua half set up for ``config``; the messages to show."""
+        from .session import build_engine, set_up_lua
 
-        The caller shows the messages, then starts the engine.
-        """
-        from .client import InfillClient
-        from .debuglog import DebugLog
-        from .engine import Engine
-
-        messages = [f"llama.nvim: {p.message}" for p in problems]
-        try:
-            client = InfillClient(
-                config.endpoint,
-                api_key=config.api_key,
-                timeout_s=config.timeout_ms / 1000,
-                ca_bundle=config.ca_bundle,
-            )
-        except (OSError, ssl.SSLError) as err:
-            messages.append(
-                f"llama.nvim: g:llama_config.ca_bundle cannot be used ({err}); "
-                "using the system's certificates"
-            )
-            client = InfillClient(
-                config.endpoint, api_key=config.api_key, timeout_s=config.timeout_ms / 1000
-            )
-        log = DebugLog(
-            os.path.join(self._state_dir, "llama_nvim.log"),
-            secret=config.api_key,
-            enabled=config.debug_log,
+        self._engine, messages = build_engine(
+            self._editor, config, problems, state_dir=self._state_dir, shaping=self.request_shaping
         )
-        # The engine learns the switch from the Lua half's 'enabled' event.
-        self._engine = Engine(config, self._editor, client, log=log, shaping=self.request_shaping)
-        lua_problems = self._nvim.exec_lua(
-            "return require('llama_nvim').setup(...)",
-            self._nvim.channel_id,
-            _lua_options(config, enabled),
-        )
-        messages += [f"llama.nvim: {text}" for text in lua_problems or []]
-        return messages
+        return messages + set_up_lua(self._nvim, config, enabled)
 
     def _spawn(self, coro: Coroutine[Any, Any, Any]) -> None:
         task = asyncio.ensure_future(coro)
@@ -260,28 +198,9 @@ class LlamaPlugin:
         """Report the endpoint, the server's health, model, n_ctx and FIM support."""
         self._start()
         if self._engine is not None:
-            self._spawn(self._report_status(self._engine))
+            from .commands import report_status
 
-    async def _report_status(self, engine: Engine) -> None:
-        from .health import check, report
-
-        health = await check(engine.client)
-        if health.props is not None and health.props.n_ctx:
-            engine.n_ctx = health.props.n_ctx
-        lines = report(
-            health,
-            endpoint=engine.client.endpoint,
-            enabled=engine.enabled,
-            auto_fim=engine.auto_fim,
-            counters=engine.counters.as_dict(),
-            last_problem=engine.sender.last_problem,
-            ring=engine.ring.state().describe(),
-            cache=len(engine.cache),
-            tokens=engine.tokens.problem or "cl100k (offline)",
-        )
-        self._nvim.exec_lua(
-            "vim.api.nvim_echo({{table.concat(..., '\\n')}}, true, {})", lines, async_=True
-        )
+            self._spawn(report_status(self._nvim, self._engine))
 
     @pynvim.command("LlamaDebugToggle", sync=False)
     def debug_toggle(self) -> None:
@@ -323,29 +242,11 @@ class LlamaPlugin:
     def buf_toggle(self) -> None:
         """Flip b:llama_enabled: suggestions on or off in the current buffer."""
         self._start()
-        if self._engine is None:
-            return
-        buffer = self._nvim.current.buffer
-        filetype = self._nvim.api.get_option_value("filetype", {"buf": buffer.number})
-        setting = buffer.vars.get("llama_enabled")
-        # As the Lua half reads it: a boolean, or 1 / 0 from Vimscript; else unset.
-        current = bool(setting) if isinstance(setting, bool | int) else None
-        privacy = self._engine.privacy
-        wanted = not privacy.filetype_enabled(filetype, current)
-        buffer.vars["llama_enabled"] = wanted
-        if not wanted:
-            self._engine.scheduler.supersede()
-            self._nvim.exec_lua("require('llama_nvim').dismiss()", async_=True)
-        if privacy.filetype_enabled(filetype, wanted) == wanted:
-            self._message(
-                f"llama.nvim: suggestions {'on' if wanted else 'off'} in this buffer", error=False
-            )
-        else:
-            self._message(
-                f"llama.nvim: suggestions stay off in this buffer: filetype {filetype!r} "
-                "is in g:llama_config.disabled_filetypes",
-                error=True,
-            )
+        if self._engine is not None:
+            from .commands import toggle_buffer
+
+            message, error = toggle_buffer(self._nvim, self._engine)
+            self._message(message, error=error)
 
     @pynvim.command("LlamaStats", nargs="?", sync=False)
     def show_stats(self, args: list[str]) -> None:
@@ -377,16 +278,14 @@ class LlamaPlugin:
         Synchronous: :checkhealth is run by the user and waits for its report,
         never on a keystroke.
         """
-        config, problems = parse_config(self._nvim.vars.get("llama_config"))
         try:
-            from .health import check_now, config_items, server_items
+            from .commands import health_items
         except ImportError as err:
             return [
                 ["start", "llama.nvim: server"],
                 ["error", f"Python package missing in the host ({err.name}): not checked"],
             ]
-        items = server_items(check_now(config), config.endpoint) + config_items(config, problems)
-        return [list(item) for item in items]
+        return health_items(self._nvim.vars.get("llama_config"))
 
     @pynvim.function("LlamaNvimStats", sync=True)
     def stats(self, args: list[Any]) -> dict[str, int]:

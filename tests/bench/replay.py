@@ -814,6 +814,7 @@ def meta(ctx: Context, args: argparse.Namespace, modes: list[Mode]) -> dict[str,
         "nvim": _first_line([ctx.nvim_bin, "--version"]),
         "llama_server": _first_line([ctx.server_bin, "--version"]),
         "server_args": list(ctx.server_args),
+        "model": args.model,
         "packages": versions,
         "load_avg_at_start": os.getloadavg(),
         "pinning": {"nvim": sorted(ctx.nvim_cpus or []), "server": sorted(ctx.server_cpus or [])},
@@ -927,6 +928,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         metavar="ARGS",
         help="more llama-server arguments for every mode (default: '-fa off'; '' for none)",
     )
+    parser.add_argument(
+        "--model",
+        choices=("tiny", "slow"),
+        default="tiny",
+        help="the generated test model: tiny (a server faster than the typist) or slow "
+        "(CPU-bound: a request takes longer than the gap between keys; "
+        "tests/fixtures/tiny_fim_model.py gives its shape and measured speed)",
+    )
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder")
     parser.add_argument("--verbose", action="store_true", help="print progress details")
     args = parser.parse_args(argv)
@@ -965,12 +974,12 @@ def main(argv: list[str] | None = None) -> int:
     if any(m.name == "llama.vim" for m in modes) and shutil.which("curl") is None:
         raise SystemExit("llama.vim needs curl: apt-get install curl")
 
-    from tests.fixtures.tiny_fim_model import build_model
+    from tests.fixtures.tiny_fim_model import SHAPES, build_model
 
     work = Path(tempfile.mkdtemp(prefix="llama-nvim-bench-"))
     nvim_bin = find_binary("LLAMA_NVIM_NVIM", "nvim")
     nvim_cpus, server_cpus = cpu_plan()
-    model = build_model(work / "tiny-fim.gguf")
+    model = build_model(work / f"{args.model}-fim.gguf", shape=SHAPES[args.model])
     home = work / "register"
     home.mkdir()
     runtimes = {m.runtime for m in modes if m.kind == "llama.nvim"}

@@ -142,15 +142,13 @@ def test_hanging_server_times_out_and_the_editor_never_waits_for_it(
     # ... typed keys land in the buffer at once ...
     latencies = [editor.key_latency(ch) for ch in "abc"]
     assert max(latencies) < 0.3, latencies
-    # ... and the next keystroke is not held up behind the hanging request: it is
-    # dropped and the new state is asked for within the debounce, not after 10 s.
-    wait_until(lambda: first.hung_up, timeout=2, what="the stale request to be dropped")
-    newest = wait_until(
-        lambda: [r for r in fake.infill_requests() if r.started > first.started],
-        timeout=2,
-        what="a request for the new text",
-    )[-1]
-    assert newest.started - first.started < 2.5
+    # ... and the keys typed meanwhile, which its answer could still have
+    # served, wait beside it rather than queue at the server: the client gives
+    # up at its own deadline (1 s), not the server's 10 s, and nothing else was
+    # sent while it hung.
+    wait_until(lambda: first.hung_up, timeout=3, what="the hanging request to be given up")
+    assert first.ended - first.started < 2.0
+    assert [r for r in fake.infill_requests() if first.started < r.started < first.ended] == []
 
     # Left alone, the last request hits the deadline: one message, nothing shown.
     wait_until(lambda: editor.message_count(TOO_SLOW), timeout=5, what="the timeout message")

@@ -28,8 +28,9 @@ import pytest
 from llama_nvim.config import Config
 from llama_nvim.context import Snapshot
 from llama_nvim.messages import Keystroke, Shown, parse_event
-from llama_nvim.plugin import _INSTALL_LUA, RUNTIME_DIR, _lua_options
+from llama_nvim.plugin import _INSTALL_LUA, RUNTIME_DIR
 from llama_nvim.render import RenderPlan
+from llama_nvim.session import lua_options
 from tests.harness import nvim_binary, wait_until
 
 pytestmark = pytest.mark.integration
@@ -49,7 +50,7 @@ class Lua:
 
     def setup(self, config: Config) -> None:
         # No ring chunks: the only notifications are keystrokes, triggers and hints shown.
-        options = _lua_options(dataclasses.replace(config, ring_n_chunks=0), True)
+        options = lua_options(dataclasses.replace(config, ring_n_chunks=0), True)
         problems = self.nvim.exec_lua(
             "return require('llama_nvim').setup(...)", self.nvim.channel_id, options
         )

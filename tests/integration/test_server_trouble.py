@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from tests.fakeserver import FakeServer, Received, Reply
-from tests.harness import Editor, LlamaServer, caught_up, free_port, wait_until
+from tests.harness import Editor, LlamaServer, caught_up, free_port, human_pause, wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -30,30 +30,64 @@ def count(text: str, needle: str) -> int:
     return text.count(needle)
 
 
-def test_typing_cancels_the_request_in_flight_and_no_stale_hint_shows(
-    make_editor: Callable[..., Editor], fake: FakeServer
-) -> None:
-    # Each reply names the prompt it answers and takes 400 ms: typing at a
-    # person's pace makes every request but the last one stale.
+def answer_naming_the_prompt(delay: float) -> Callable[[Received], Reply]:
+    """Each reply names the prompt it answers, after ``delay`` seconds."""
+
     def answer(request: Received) -> Reply:
         prompt = request.json()["prompt"]
-        return Reply.completion(f"<{prompt.strip()}>", delay=0.4)
+        return Reply.completion(f"<{prompt.strip()}>", delay=delay)
 
-    fake.responder = answer
+    return answer
+
+
+def type_a_line_per_key(editor: Editor, letters: str, gap: float) -> None:
+    """Each letter on a new line: no answer for one line can serve the next."""
+    editor.type("i")
+    for i, letter in enumerate(letters):
+        editor.type(("<CR>" if i else "") + letter)
+        human_pause(gap)
+
+
+def test_typing_on_waits_for_the_request_in_flight_and_no_stale_hint_shows(
+    make_editor: Callable[..., Editor], fake: FakeServer
+) -> None:
+    # Replies take 400 ms: typing at a person's pace, every key but the first
+    # comes while a request is on the wire, and its answer may still fit what
+    # is typed: it is waited for, never cancelled, and the newest text asked
+    # for when it does not fit.
+    fake.responder = answer_naming_the_prompt(0.4)
     editor = make_editor({"endpoint": fake.infill_url, "debounce_ms": 0})
     editor.type("i")
     editor.type_slowly("abcdef", delay=0.06)
     hint = editor.wait_hint()
 
     assert hint.inline == "<abcdef>", "only the reply for the current text may show"
+    stats = caught_up(editor)
     requests = fake.infill_requests()
-    assert len(requests) >= 4
-    hung_up = [r for r in requests if r.hung_up]
-    assert len(hung_up) >= len(requests) - 2, "superseded requests were cancelled"
-    stats = editor.stats()
-    assert stats["cancelled"] >= 3
+    assert [r for r in requests if r.hung_up] == [], "nothing was cancelled"
+    assert stats["cancelled"] == 0
+    assert 2 <= len(requests) <= 3, [r.json()["prompt"] for r in requests]
+    assert stats["waited"] >= 4
     assert stats["shown"] == 1
     assert editor.lines() == ["abcdef"]
+
+
+def test_typing_that_no_answer_can_serve_cancels_the_request_in_flight(
+    make_editor: Callable[..., Editor], fake: FakeServer
+) -> None:
+    fake.responder = answer_naming_the_prompt(0.4)
+    editor = make_editor({"endpoint": fake.infill_url, "debounce_ms": 0})
+    type_a_line_per_key(editor, "abcdef", gap=0.06)
+    hint = editor.wait_hint()
+
+    assert hint.inline == "<f>", "only the reply for the current text may show"
+    requests = fake.infill_requests()
+    hung_up = [r for r in requests if r.hung_up]
+    assert len(hung_up) >= 3, "requests for lines left behind were cancelled"
+    stats = caught_up(editor)
+    assert stats["cancelled"] >= 3
+    assert stats["shown"] == 1
+    assert editor.lines() == list("abcdef")
 
 
 def test_at_most_one_request_in_flight(
@@ -61,8 +95,7 @@ def test_at_most_one_request_in_flight(
 ) -> None:
     fake.responder = lambda request: Reply.completion("tail", delay=0.15)
     editor = make_editor({"endpoint": fake.infill_url, "debounce_ms": 0})
-    editor.type("i")
-    editor.type_slowly("hello wor", delay=0.02)
+    type_a_line_per_key(editor, "hello", gap=0.02)
     editor.wait_hint()
     spans = sorted((r.started, r.ended) for r in fake.infill_requests())
     assert len(spans) >= 3

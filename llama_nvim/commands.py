@@ -1,0 +1,61 @@
+"""The bodies of the commands that do more than flip a switch; plugin.py registers them."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .config import parse_config
+from .engine import Engine
+from .health import check, check_now, config_items, report, server_items
+
+
+async def report_status(nvim: Any, engine: Engine) -> None:
+    """:LlamaStatus: the endpoint, the server's health, model, n_ctx, FIM support, counters."""
+    lines = await _status_lines(engine)
+    nvim.exec_lua("vim.api.nvim_echo({{table.concat(..., '\\n')}}, true, {})", lines, async_=True)
+
+
+async def _status_lines(engine: Engine) -> list[str]:
+    health = await check(engine.client)
+    if health.props is not None and health.props.n_ctx:
+        engine.n_ctx = health.props.n_ctx
+    return report(
+        health,
+        endpoint=engine.client.endpoint,
+        enabled=engine.enabled,
+        auto_fim=engine.auto_fim,
+        counters=engine.counters.as_dict(),
+        last_problem=engine.sender.last_problem,
+        ring=engine.ring.state().describe(),
+        cache=len(engine.cache),
+        tokens=engine.tokens.problem or "cl100k (offline)",
+    )
+
+
+def toggle_buffer(nvim: Any, engine: Engine) -> tuple[str, bool]:
+    """:LlamaBufToggle: flip b:llama_enabled of the current buffer; the message and if an error."""
+    buffer = nvim.current.buffer
+    filetype = nvim.api.get_option_value("filetype", {"buf": buffer.number})
+    setting = buffer.vars.get("llama_enabled")
+    # As the Lua half reads it: a boolean, or 1 / 0 from Vimscript; else unset.
+    current = bool(setting) if isinstance(setting, bool | int) else None
+    privacy = engine.privacy
+    wanted = not privacy.filetype_enabled(filetype, current)
+    buffer.vars["llama_enabled"] = wanted
+    if not wanted:
+        engine.scheduler.supersede()
+        nvim.exec_lua("require('llama_nvim').dismiss()", async_=True)
+    if privacy.filetype_enabled(filetype, wanted) == wanted:
+        return f"llama.nvim: suggestions {'on' if wanted else 'off'} in this buffer", False
+    return (
+        f"llama.nvim: suggestions stay off in this buffer: filetype {filetype!r} "
+        "is in g:llama_config.disabled_filetypes",
+        True,
+    )
+
+
+def health_items(llama_config: Any) -> list[list[str]]:
+    """:checkhealth llama_nvim's server and config sections, as (kind, text) pairs."""
+    config, problems = parse_config(llama_config)
+    items = server_items(check_now(config), config.endpoint) + config_items(config, problems)
+    return [list(item) for item in items]

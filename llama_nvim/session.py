@@ -1,0 +1,101 @@
+"""What a start or :LlamaReload builds from the config: client, engine, the Lua half's set-up.
+
+Imported only once the plugin starts: it needs httpx, and :UpdateRemotePlugins
+imports plugin.py, which must stay cheap.
+"""
+
+from __future__ import annotations
+
+import os
+import ssl
+from collections.abc import Callable
+from typing import Any
+
+from .client import InfillClient
+from .config import KEYMAP_OPTIONS, Config, Problem
+from .debuglog import DebugLog
+from .engine import Engine
+from .nvim_adapter import NvimEditor
+from .request_builder import RequestShaping
+from .ring import chunk_lines
+from .stats_keeper import StatsKeeper
+
+
+def lua_options(config: Config, enabled: bool) -> dict[str, Any]:
+    """The subset of the config the Lua half needs on the keystroke path.
+
+    ``enabled``: the switch to start with (the Lua half owns it from then on).
+    """
+    options: dict[str, Any] = {key: getattr(config, key) for key in KEYMAP_OPTIONS}
+    options["keymap_defaults"] = {key: getattr(Config(), key) for key in KEYMAP_OPTIONS}
+    options.update(
+        enabled=enabled,
+        keymap_debug_toggle=config.keymap_debug_toggle,
+        n_prefix=config.n_prefix,
+        n_suffix=config.n_suffix,
+        max_prefix_bytes=config.max_prefix_bytes,
+        max_suffix_bytes=config.max_suffix_bytes,
+        max_line_bytes=config.max_line_bytes,
+        ring_n_chunks=config.ring_n_chunks,
+        ring_chunk_lines=chunk_lines(config.ring_chunk_size),
+        ring_scope=config.ring_scope,
+        hide_during_completion=config.hide_during_completion,
+    )
+    return options
+
+
+def _client(config: Config, messages: list[str]) -> InfillClient:
+    try:
+        return InfillClient(
+            config.endpoint,
+            api_key=config.api_key,
+            timeout_s=config.timeout_ms / 1000,
+            ca_bundle=config.ca_bundle,
+        )
+    except (OSError, ssl.SSLError) as err:
+        messages.append(
+            f"llama.nvim: g:llama_config.ca_bundle cannot be used ({err}); "
+            "using the system's certificates"
+        )
+        return InfillClient(
+            config.endpoint, api_key=config.api_key, timeout_s=config.timeout_ms / 1000
+        )
+
+
+def build_engine(
+    editor: NvimEditor,
+    config: Config,
+    problems: list[Problem],
+    *,
+    state_dir: str,
+    shaping: RequestShaping | None,
+) -> tuple[Engine, list[str]]:
+    """The engine for ``config``, not started; the messages to show."""
+    messages = [f"llama.nvim: {p.message}" for p in problems]
+    client = _client(config, messages)
+    log = DebugLog(
+        os.path.join(state_dir, "llama_nvim.log"), secret=config.api_key, enabled=config.debug_log
+    )
+    return Engine(config, editor, client, log=log, shaping=shaping), messages
+
+
+def set_up_lua(nvim: Any, config: Config, enabled: bool) -> list[str]:
+    """The Lua half's options and keys for ``config``; the messages to show.
+
+    Call it once the engine that gets the Lua half's events is in place: the
+    Lua half answers with its 'enabled' event, the engine's only switch.
+    """
+    problems = nvim.exec_lua(
+        "return require('llama_nvim').setup(...)", nvim.channel_id, lua_options(config, enabled)
+    )
+    return [f"llama.nvim: {text}" for text in problems or []]
+
+
+def load_stats(
+    nvim: Any, state_dir: str, message: Callable[..., None]
+) -> tuple[StatsKeeper, list[str]]:
+    """The acceptance statistics kept in ``state_dir``, written at exit too; messages to show."""
+    keeper, problem = StatsKeeper.load(state_dir, lambda text: message(text, error=True))
+    # A request Neovim waits for at exit: only this host's channel may be asked.
+    nvim.exec_lua("require('llama_nvim.stats').flush_at_exit(...)", nvim.channel_id)
+    return keeper, [problem] if problem else []
