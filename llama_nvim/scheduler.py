@@ -79,9 +79,7 @@ class Scheduler:
     def off_the_wire(self) -> Waiting[Any] | None:
         """The running task's answer is in: the keystroke that waited for it, if any."""
         self._serves = None
-        waiting, self._waiting = self._waiting, None
-        if waiting is not None and waiting.seq != self._seq:
-            return None  # superseded since (cannot happen: supersede clears it)
+        waiting, self._waiting = self._waiting, None  # (supersede clears it)
         return waiting
 
     def is_current(self, seq: int) -> bool:

@@ -1,6 +1,6 @@
--- What :LlamaStats counts, told to the Python host: each new suggestion drawn
--- (with the time from the keystroke that asked for it) and each accept. Only
--- the filetype and numbers are sent, never the text.
+-- What :LlamaStats counts, told to the Python host: the time from a keystroke
+-- to its suggestion drawn (sent with init.lua's 'shown' event) and each
+-- accept. Only the filetype and numbers are sent, never the text.
 
 local api = vim.api
 local rpc = require('llama_nvim.rpc')
