@@ -19,6 +19,7 @@ async def _status_lines(engine: Engine) -> list[str]:
     health = await check(engine.client)
     if health.props is not None and health.props.n_ctx:
         engine.n_ctx = health.props.n_ctx
+        engine.builder.id_slot = engine.slots.learned(health.props.total_slots)
     return report(
         health,
         endpoint=engine.client.endpoint,
@@ -29,6 +30,7 @@ async def _status_lines(engine: Engine) -> list[str]:
         ring=engine.ring.state().describe(),
         cache=len(engine.cache),
         tokens=engine.tokens.problem or "cl100k (offline)",
+        slot=engine.slots.describe(),
     )
 
 

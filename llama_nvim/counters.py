@@ -63,6 +63,7 @@ def figures(
     in_flight: bool,
     n_ctx: int,
     token_scale: float,
+    id_slot: int = -1,
 ) -> dict[str, int]:
     """What LlamaNvimStats() returns: the counters and the state around them."""
     return {
@@ -74,6 +75,7 @@ def figures(
         "in_flight": int(in_flight),
         "n_ctx": n_ctx,
         "token_scale_pct": round(token_scale * 100),
+        "id_slot": id_slot,
         # For leak checks: tasks alive in the host and its resident memory.
         "tasks": len(asyncio.all_tasks()),
         "rss_kb": rss_kb(),

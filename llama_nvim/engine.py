@@ -37,6 +37,7 @@ from .request_builder import RequestBuilder, RequestShaping
 from .ring import Ring, relative_name
 from .scheduler import Scheduler
 from .sender import Sender
+from .slot_lease import SlotChoice, SlotLease
 from .speculation import Speculation
 from .tokens import TokenCounter
 from .user_request import UserRequest
@@ -55,6 +56,7 @@ class Engine:
         tokens: TokenCounter | None = None,
         log: DebugLog | None = None,
         shaping: RequestShaping | None = None,
+        lease: SlotLease | None = None,
     ) -> None:
         self.config = config
         self.enabled = False  # until the Lua half, which owns the switch, tells (Enabled)
@@ -72,6 +74,7 @@ class Engine:
         self.projects = Projects()
         self.scheduler = Scheduler()
         self.builder = RequestBuilder(config, self.ring, self.layout, shaping or RequestShaping())
+        self.slots = SlotChoice(config.id_slot, lease)
         self.sender = Sender(client, self.counters, editor, self.log, clock, self._after_reply)
         pipeline = Pipeline(self.scheduler, self.builder, self.sender, self.counters, self.projects)
         self.speculation = Speculation(config, self.cache, pipeline)
@@ -123,7 +126,10 @@ class Engine:
             self._spawn(self.priming.loop(self._busy))
 
     async def close(self) -> None:
-        """Cancel pending work and close the connection."""
+        """Give the slot back, cancel pending work and close the connection."""
+        # First, before any await: a reloaded engine leases as soon as it starts.
+        self.slots.release()
+        self.builder.id_slot = self.slots.id_slot
         self.scheduler.supersede()
         running = (self.scheduler.task, self.speculation.task, *self._background)
         tasks = {t for t in running if t is not None}
@@ -139,12 +145,13 @@ class Engine:
         task.add_done_callback(self._background.discard)
 
     async def refresh_props(self) -> None:
-        """Learn the server's context size (for the extra-context budget)."""
+        """Learn the server's context size (for the extra-context budget) and its slots."""
         try:
             props = await self.client.props()
         except ServerProblem:
             return  # a completion request will report the problem
         self.n_ctx = props.n_ctx
+        self.builder.id_slot = self.slots.learned(props.total_slots)
 
     def _after_reply(self) -> None:
         if not self.n_ctx:
@@ -271,4 +278,5 @@ class Engine:
             in_flight=self._busy(),
             n_ctx=self.n_ctx,
             token_scale=self.builder.token_scale,
+            id_slot=self.builder.id_slot,
         )

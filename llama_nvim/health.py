@@ -64,6 +64,7 @@ def report(
     ring: str = "",
     cache: int = 0,
     tokens: str = "",
+    slot: str = "",
 ) -> list[str]:
     """The lines :LlamaStatus prints."""
     state = "enabled" if enabled else "disabled"
@@ -83,6 +84,8 @@ def report(
         props = health.props
         lines.append(f"  model:     {props.model or '(unknown)'}")
         lines.append(f"  n_ctx:     {props.n_ctx}, slots: {props.total_slots}")
+    if slot:
+        lines.append(f"  slot:      {slot}")
     if health.fim is True:
         lines.append("  FIM:       supported")
     elif health.fim is False:

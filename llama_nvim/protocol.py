@@ -67,12 +67,14 @@ def build_infill_body(
     n_predict: int,
     t_max_predict_ms: int,
     explore: bool = False,
+    id_slot: int | None = None,
 ) -> dict[str, Any]:
     """The JSON body of one /infill request.
 
     ``explore`` asks for another suggestion than the likeliest: plain
     temperature sampling instead of the infill sampler, which keeps only the
     few tokens it is sure of and so gives back the same suggestion.
+    ``id_slot``: the slot to use, if not the configured one (slot_lease.py).
     """
     sampling: dict[str, Any] = {
         "top_k": 40,
@@ -97,7 +99,7 @@ def build_infill_body(
         "cache_prompt": True,
         "t_max_prompt_ms": config.t_max_prompt_ms,
         "t_max_predict_ms": t_max_predict_ms,
-        "id_slot": config.id_slot,
+        "id_slot": config.id_slot if id_slot is None else id_slot,
         "response_fields": list(RESPONSE_FIELDS),
         **_model(config),
     }
@@ -109,11 +111,13 @@ def _model(config: Config) -> dict[str, str]:
     return {"model": config.model_fim} if config.model_fim else {}
 
 
-def build_priming_body(extra: Sequence[ExtraChunk], config: Config) -> dict[str, Any]:
+def build_priming_body(
+    extra: Sequence[ExtraChunk], config: Config, *, id_slot: int | None = None
+) -> dict[str, Any]:
     """A request that only makes the server compute (and cache) the extra context.
 
-    Its prompt starts exactly like the next real request's, so that request
-    reuses everything up to the local context.
+    Its prompt starts exactly like the next real request's, in the same slot,
+    so that request reuses everything up to the local context.
     """
     return {
         "input_prefix": "",
@@ -126,7 +130,7 @@ def build_priming_body(extra: Sequence[ExtraChunk], config: Config) -> dict[str,
         "cache_prompt": True,
         "t_max_prompt_ms": 1,
         "t_max_predict_ms": 1,
-        "id_slot": config.id_slot,
+        "id_slot": config.id_slot if id_slot is None else id_slot,
         "response_fields": list(RESPONSE_FIELDS),
         # The same model as the requests it prepares, or its cache is of no use.
         **_model(config),

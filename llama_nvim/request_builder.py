@@ -59,6 +59,9 @@ class RequestBuilder:
         self.config = config
         self.shaping = shaping
         self.n_ctx = 0  # the server's context size, 0 until /props tells it
+        # The slot every body names: the configured one until a lease pins
+        # this editor to its own (slot_lease.py).
+        self.id_slot = config.id_slot
         self._ring = ring
         self._layout = layout
         # Server tokens per counted token: cl100k is close to Qwen's tokenizer,
@@ -138,6 +141,7 @@ class RequestBuilder:
             n_predict=self.config.n_predict,
             t_max_predict_ms=t_max_predict_ms,
             explore=explore,
+            id_slot=self.id_slot,
         )
 
     def priming_body(self, project: str, last: Place | None) -> dict[str, Any] | None:
@@ -151,4 +155,6 @@ class RequestBuilder:
             _, extra = self.laid_out(project, last.snapshot, last.context)
         else:
             extra = self.extra(project, None)
-        return build_priming_body(extra, self.config) if extra else None
+        if not extra:
+            return None
+        return build_priming_body(extra, self.config, id_slot=self.id_slot)

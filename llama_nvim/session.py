@@ -11,13 +11,14 @@ import ssl
 from collections.abc import Callable
 from typing import Any
 
-from .client import InfillClient
+from .client import InfillClient, server_root
 from .config import KEYMAP_OPTIONS, Config, Problem
 from .debuglog import DebugLog
 from .engine import Engine
 from .nvim_adapter import NvimEditor
 from .request_builder import RequestShaping
 from .ring import chunk_lines
+from .slot_lease import SlotLease, lease_dir
 from .stats_keeper import StatsKeeper
 
 
@@ -76,7 +77,9 @@ def build_engine(
     log = DebugLog(
         os.path.join(state_dir, "llama_nvim.log"), secret=config.api_key, enabled=config.debug_log
     )
-    return Engine(config, editor, client, log=log, shaping=shaping), messages
+    # Leases are shared by every Neovim of this user (one state directory).
+    lease = SlotLease(lease_dir(state_dir, server_root(config.endpoint)))
+    return Engine(config, editor, client, log=log, shaping=shaping, lease=lease), messages
 
 
 def set_up_lua(nvim: Any, config: Config, enabled: bool) -> list[str]:
