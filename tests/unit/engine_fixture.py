@@ -141,6 +141,7 @@ class FakeServer:
         self.tokenized: list[str] = []
         self.props_asked = 0
         self.n_ctx = 0  # 0: /props answers 404
+        self.total_slots = 1
         self.active = 0
         self.peak = 0
         self.cancelled = 0
@@ -169,7 +170,9 @@ class FakeServer:
             self.props_asked += 1
             if not self.n_ctx:
                 return httpx.Response(404, json={"error": {"code": 404, "message": "Not Found"}})
-            return httpx.Response(200, json={"default_generation_settings": {"n_ctx": self.n_ctx}})
+            settings = {"n_ctx": self.n_ctx}
+            props = {"default_generation_settings": settings, "total_slots": self.total_slots}
+            return httpx.Response(200, json=props)
         if path == "/tokenize":
             content = json.loads(request.content)["content"]
             self.tokenized.append(content)

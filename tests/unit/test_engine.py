@@ -6,6 +6,7 @@ The fixtures (fake server, editor, clock) are tests/unit/engine_fixture.py's.
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -16,6 +17,7 @@ from llama_nvim.counters import Counters
 from llama_nvim.engine import Engine
 from llama_nvim.problems import Kind, ServerProblem, describe
 from llama_nvim.protocol import RESPONSE_FIELDS
+from llama_nvim.slot_lease import SlotLease
 from tests.unit.engine_fixture import (
     ENDPOINT,
     FakeEditor,
@@ -579,3 +581,39 @@ def test_toggling_auto_fim_at_runtime() -> None:
         return server
 
     assert [body["prompt"] for body in asyncio.run(main()).bodies] == ["x = "]
+
+
+def test_requests_go_to_the_slot_leased_once_props_tell_several(tmp_path: Path) -> None:
+    async def main() -> tuple[list[int], int | None]:
+        server = FakeServer()
+        server.n_ctx, server.total_slots = 4096, 2
+        other = SlotLease(str(tmp_path))
+        other.acquire(2)  # another editor holds slot 0
+        engine, _ = make_engine(server, lease=SlotLease(str(tmp_path)))
+        send(engine, "keystroke", event("x = "))  # before /props: the server chooses
+        await settle()
+        await engine.refresh_props()
+        send(engine, "keystroke", event("y = "))
+        await finish(engine)
+        after_close = SlotLease(str(tmp_path))
+        freed = after_close.acquire(2)
+        after_close.release()
+        other.release()
+        return [body["id_slot"] for body in server.bodies], freed
+
+    slots, freed = asyncio.run(main())
+    assert slots == [-1, 1]
+    assert freed == 1  # closing the engine gave its slot back
+
+
+def test_one_slot_server_leaves_the_choice_to_it(tmp_path: Path) -> None:
+    async def main() -> list[int]:
+        server = FakeServer()
+        server.n_ctx, server.total_slots = 4096, 1
+        engine, _ = make_engine(server, lease=SlotLease(str(tmp_path)))
+        await engine.refresh_props()
+        send(engine, "keystroke", event("x = "))
+        await finish(engine)
+        return [body["id_slot"] for body in server.bodies]
+
+    assert asyncio.run(main()) == [-1]
