@@ -190,6 +190,12 @@ def test_report_for_a_healthy_server() -> None:
     ]
 
 
+def test_report_names_the_slot_requests_use() -> None:
+    props = ServerProps(n_ctx=8192, total_slots=2)
+    lines = lines_for(Health(reachable=True, props=props, fim=True), slot="1 (leased, of 2)")
+    assert lines[lines.index("  n_ctx:     8192, slots: 2") + 1] == "  slot:      1 (leased, of 2)"
+
+
 def test_report_for_an_unreachable_server() -> None:
     problem = ServerProblem(Kind.UNREACHABLE, "[Errno 111] Connection refused")
     lines = lines_for(Health(reachable=False, problem=problem))

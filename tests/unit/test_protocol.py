@@ -74,6 +74,15 @@ def test_body_pins_the_configured_slot(id_slot: int) -> None:
     assert body(Config(id_slot=id_slot))["id_slot"] == id_slot
 
 
+def test_a_leased_slot_goes_into_request_and_priming_bodies() -> None:
+    config = Config()  # id_slot -1: the lease decides
+    context = LocalContext(prefix="", suffix="", prompt="x", n_indent=0)
+    infill = build_infill_body(context, [], config, n_predict=8, t_max_predict_ms=10, id_slot=1)
+    assert infill["id_slot"] == 1
+    assert build_priming_body((), config, id_slot=1)["id_slot"] == 1
+    assert build_priming_body((), config)["id_slot"] == -1
+
+
 def test_body_stop_strings_from_config_as_list() -> None:
     assert body()["stop"] == []
     assert body(Config(stop_strings=("\n\n", "END")))["stop"] == ["\n\n", "END"]
