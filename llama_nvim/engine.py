@@ -152,6 +152,7 @@ class Engine:
             return  # a completion request will report the problem
         self.n_ctx = props.n_ctx
         self.builder.id_slot = self.slots.learned(props.total_slots)
+        self.log.write("slot", id_slot=self.builder.id_slot, why=self.slots.describe())
 
     def _after_reply(self) -> None:
         if not self.n_ctx:

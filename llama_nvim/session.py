@@ -78,7 +78,7 @@ def build_engine(
         os.path.join(state_dir, "llama_nvim.log"), secret=config.api_key, enabled=config.debug_log
     )
     # Leases are shared by every Neovim of this user (one state directory).
-    lease = SlotLease(lease_dir(state_dir, server_root(config.endpoint)))
+    lease = SlotLease(lease_dir(state_dir, server_root(config.endpoint))) if state_dir else None
     return Engine(config, editor, client, log=log, shaping=shaping, lease=lease), messages
 
 
