@@ -3,7 +3,8 @@
 A keystroke (messages.py) becomes a Snapshot, the Snapshot a local context
 (context.py); the context is answered from the suggestion cache (cache.py) or
 by a request (user_request.py) the scheduler lets run (scheduler.py), built by
-request_builder.py with the ring's extra context and sent by sender.py; the
+request_builder.py with the ring's extra context and sent by sender.py (to the
+server slot slot_lease.py leased for this editor, once /props told it); the
 reply is filtered (filtering.py) and turned into a RenderPlan (render.py) for
 the editor.
 Around that: speculation.py fetches the next suggestion ahead, cycling.py
