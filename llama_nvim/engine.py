@@ -66,9 +66,7 @@ class Engine:
         self.client = client
         self.tokens = tokens or TokenCounter()
         self.log = log or DebugLog("", enabled=False)
-        self.ring = Ring(
-            config.ring_n_chunks, count_tokens=self.tokens.count, similarity=config.ring_similarity
-        )
+        self.ring = Ring.from_config(config, self.tokens.count)
         self.cache = SuggestionCache(config.max_cache_keys)
         self.layout = Layout(config.n_batch, config.n_suffix_fim, self.tokens.count)
         self.privacy = Privacy.from_config(config)

@@ -14,8 +14,12 @@ import re
 from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from .protocol import ExtraChunk
+
+if TYPE_CHECKING:
+    from .config import Config
 
 _WORD = re.compile(r"\w+")
 # A chunk shorter than this is not worth a place in the ring.
@@ -110,6 +114,13 @@ class Ring:
         self.last_extra_tokens = 0
 
     # -- gathering ------------------------------------------------------------
+
+    @classmethod
+    def from_config(cls, config: Config, count_tokens: Callable[[str], int]) -> Ring:
+        """The ring the user's settings ask for (ring_n_chunks, ring_similarity)."""
+        return cls(
+            config.ring_n_chunks, count_tokens=count_tokens, similarity=config.ring_similarity
+        )
 
     def offer(self, lines: Sequence[str], filename: str, project: str) -> bool:
         """Queue a chunk of text if it is worth holding; True if queued."""
