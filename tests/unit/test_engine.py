@@ -382,14 +382,15 @@ def test_reply_arriving_as_insert_mode_is_left_is_not_shown() -> None:
     assert engine.counters.dropped_stale + engine.counters.cancelled == 1
 
 
-def test_cancel_drops_the_in_flight_request() -> None:
+@pytest.mark.parametrize("kind", ["cancel", "leave"])
+def test_cancel_or_leaving_insert_mode_drops_the_in_flight_request(kind: str) -> None:
     async def main() -> tuple[Engine, FakeEditor, FakeServer]:
         server = FakeServer()
         server.gate = asyncio.Event()
         engine, editor = make_engine(server)
         send(engine, "keystroke", event())
         await server.next_request()
-        send(engine, "cancel")
+        send(engine, kind)
         await settle()
         server.gate.set()
         await finish(engine)

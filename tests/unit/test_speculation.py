@@ -449,22 +449,3 @@ def test_no_request_for_a_private_file(filename: str) -> None:
         return server
 
     assert asyncio.run(main()).bodies == []
-
-
-def test_leaving_insert_mode_drops_the_in_flight_request() -> None:
-    async def main() -> tuple[Engine, FakeEditor, FakeServer]:
-        server = FakeServer()
-        server.gate = asyncio.Event()
-        engine, editor = make_engine(server)
-        send(engine, "keystroke", event())
-        await server.next_request()
-        send(engine, "leave")
-        await settle()
-        server.gate.set()
-        await finish(engine)
-        return engine, editor, server
-
-    engine, editor, server = asyncio.run(main())
-    assert server.cancelled == 1
-    assert engine.counters.cancelled == 1
-    assert editor.shown == []
