@@ -17,7 +17,8 @@ The debounce: a request that ends before the next key costs nothing, so on a
 fast server the configured debounce stays (ask at once). A request that
 outlasts a typist's gap between keys is mostly overtaken by the next key and
 only holds the server when the user pauses; on such a server the request
-waits for a pause, longer the slower the server, at most half a request.
+waits for a pause, longer the slower the server, at most half a request (as
+long as a typical one takes: most answers stop well before ``n_predict``).
 
 Before enough replies are measured, and with ``latency_target_ms = 0``, the
 configured values are used. An option the user set in ``g:llama_config`` is
@@ -68,6 +69,7 @@ class Estimates:
     predicted_ms_per_token: float
     overhead_ms: float  # the round trip and all else outside the server's timings
     prompt_tokens: int  # prompt tokens a typical request has the server compute
+    predicted_tokens: int  # tokens a typical answer has (most stop before n_predict)
 
     @property
     def base_ms(self) -> float:
@@ -87,7 +89,7 @@ class Pacing:
     n_predict: int
     t_max_predict_ms: int
     auto: frozenset[str] = frozenset()
-    request_ms: int = 0  # expected time of one request (0: not measured)
+    request_ms: int = 0  # one request's time if it generates all n_predict (0: not measured)
     pause_ms: int = 0  # worst case after a pause: two requests and the debounce
 
 
@@ -107,7 +109,8 @@ def derive(config: Config, estimates: Estimates | None) -> Pacing:
         n = _fit(estimates, target / 2, config.n_predict)
     debounce = config.debounce_ms
     if DEBOUNCE in auto:
-        debounce = _debounce(estimates.request_ms(n), config.debounce_ms)
+        typical = estimates.request_ms(min(n, estimates.predicted_tokens))
+        debounce = _debounce(typical, config.debounce_ms)
     # Each of the two requests a pause may wait for gets half of what the debounce leaves.
     share = (target - debounce) / 2
     if N_PREDICT in auto:
@@ -142,6 +145,7 @@ class Pacer:
     def __init__(self) -> None:
         self.samples = 0
         self._prompt_n: deque[int] = deque(maxlen=WINDOW)
+        self._predicted_n: deque[int] = deque(maxlen=WINDOW)
         self._overhead: deque[float] = deque(maxlen=WINDOW)
         self._prompt_rate: deque[float] = deque(maxlen=WINDOW)
         self._predicted_rate: deque[float] = deque(maxlen=WINDOW)
@@ -155,6 +159,7 @@ class Pacer:
             return  # no work reported: nothing to learn from
         self.samples += 1
         self._prompt_n.append(timings.prompt_n)
+        self._predicted_n.append(timings.predicted_n)
         self._overhead.append(max(0.0, wall_ms - timings.prompt_ms - timings.predicted_ms))
         if timings.prompt_n >= MIN_TOKENS:
             self._prompt_rate.append(timings.prompt_ms / timings.prompt_n)
@@ -172,6 +177,7 @@ class Pacer:
             predicted_ms_per_token=statistics.median(self._predicted_rate),
             overhead_ms=statistics.median(self._overhead),
             prompt_tokens=round(statistics.median(self._prompt_n)),
+            predicted_tokens=round(statistics.median(self._predicted_n)),
         )
 
     def pacing(self, config: Config) -> Pacing:
@@ -229,7 +235,7 @@ class Pacer:
         lines = [f"  speed:     {speed}", f"  pacing:    {how}: {values}"]
         if pacing.auto:
             lines.append(
-                f"             a request ~{pacing.request_ms} ms, "
+                f"             a request at most ~{pacing.request_ms} ms, "
                 f"after a pause at most ~{pacing.pause_ms} ms"
             )
         return lines

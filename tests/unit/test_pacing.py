@@ -17,6 +17,7 @@ from llama_nvim.config import Config, parse_config
 from llama_nvim.engine import Engine
 from llama_nvim.pacing import (
     DEBOUNCE_CAP_MS,
+    KEY_GAP_MS,
     MIN_SAMPLES,
     N_PREDICT_FLOOR,
     T_MAX_PREDICT_FLOOR_MS,
@@ -84,6 +85,7 @@ def test_estimates_are_the_servers_speed_per_token_and_the_round_trip() -> None:
     assert estimates.predicted_ms_per_token == pytest.approx(8.0)
     assert estimates.overhead_ms == pytest.approx(10.0)
     assert estimates.prompt_tokens == 40
+    assert estimates.predicted_tokens == 32
     assert estimates.request_ms(32) == pytest.approx(10 + 80 + 256)
 
 
@@ -113,6 +115,17 @@ def test_a_slow_server_waits_for_a_pause_and_asks_for_what_fits_the_target() -> 
     longer = estimates.request_ms(pacing.n_predict + 1)
     assert 2 * longer + pacing.debounce_ms > Config().latency_target_ms
     assert pacing.pause_ms == round(2 * request + pacing.debounce_ms)
+
+
+def test_the_debounce_follows_how_long_answers_take_not_how_long_they_may_be() -> None:
+    # 128 tokens would outlast a gap between keys; the 16 that answers have do not.
+    short_answers = Timings(prompt_n=20, prompt_ms=4.0, predicted_n=16, predicted_ms=12.0)
+    pacing = measured(short_answers, round_trip_ms=60.0).pacing(Config())
+    assert pacing.request_ms > KEY_GAP_MS
+    assert pacing.debounce_ms == Config().debounce_ms
+    assert pacing.n_predict == Config().n_predict
+    long_answers = Timings(prompt_n=20, prompt_ms=4.0, predicted_n=128, predicted_ms=96.0)
+    assert measured(long_answers, round_trip_ms=60.0).pacing(Config()).debounce_ms > 10
 
 
 def test_a_slower_server_gets_a_longer_debounce_and_shorter_limits() -> None:
