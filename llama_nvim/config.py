@@ -150,12 +150,9 @@ class Config:
     # Hide the suggestion while a completion menu (native, nvim-cmp, blink.cmp)
     # is open; show it again when the menu closes with the text unchanged.
     hide_during_completion: bool = True
-    # Pace the requests you wait for from the server's measured speed, so that
-    # a suggestion is on screen this long after a pause (pacing.py); 0: off.
+    # Pace requests to the server's speed to show a suggestion this long after a pause; 0: off.
     latency_target_ms: int = 1000
-
-    # Not an option: the options g:llama_config set (parse_config records them),
-    # which automatic pacing must leave as the user gave them.
+    # Not an option: the options g:llama_config set (parse_config), which pacing leaves alone.
     given: ClassVar[frozenset[str]] = frozenset()
 
 

@@ -60,6 +60,19 @@ def measured(timings: Timings, replies: int = MIN_SAMPLES, round_trip_ms: float 
     return pacer
 
 
+def test_the_config_records_which_options_the_user_set() -> None:
+    raw = {
+        "n_predict": 128,  # the default, but set
+        "endpoint_fim": "http://127.0.0.1:9/infill",  # llama.vim's name for endpoint
+        "debounce_ms": "soon",  # invalid: the default is used, as if not set
+        "no_such_option": 1,
+    }
+    parsed, _ = parse_config(raw)
+    assert parsed.given == {"n_predict", "endpoint"}
+    assert Config().given == frozenset()
+    assert parse_config({})[0].given == frozenset()
+
+
 def test_before_any_reply_the_configured_values_are_used() -> None:
     pacer = Pacer()
     assert pacer.estimates is None
