@@ -10,7 +10,7 @@ from .health import check, check_now, config_items, report, server_items
 
 
 async def report_status(nvim: Any, engine: Engine) -> None:
-    """:LlamaStatus: the endpoint, the server's health, model, n_ctx, FIM support, counters."""
+    """:LlamaStatus: endpoint, server health, model, n_ctx, FIM support, counters, pacing."""
     lines = await _status_lines(engine)
     nvim.exec_lua("vim.api.nvim_echo({{table.concat(..., '\\n')}}, true, {})", lines, async_=True)
 
@@ -20,7 +20,7 @@ async def _status_lines(engine: Engine) -> list[str]:
     if health.props is not None and health.props.n_ctx:
         engine.n_ctx = health.props.n_ctx
         engine.builder.id_slot = engine.slots.learned(health.props.total_slots)
-    return report(
+    lines = report(
         health,
         endpoint=engine.client.endpoint,
         enabled=engine.enabled,
@@ -32,6 +32,7 @@ async def _status_lines(engine: Engine) -> list[str]:
         tokens=engine.tokens.problem or "cl100k (offline)",
         slot=engine.slots.describe(),
     )
+    return lines + engine.sender.pacer.describe(engine.config)
 
 
 def toggle_buffer(nvim: Any, engine: Engine) -> tuple[str, bool]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
 DEFAULT_ENDPOINT = "http://127.0.0.1:8012/infill"
@@ -150,6 +150,10 @@ class Config:
     # Hide the suggestion while a completion menu (native, nvim-cmp, blink.cmp)
     # is open; show it again when the menu closes with the text unchanged.
     hide_during_completion: bool = True
+    # Pace requests to the server's speed to show a suggestion this long after a pause; 0: off.
+    latency_target_ms: int = 1000
+    # Not an option: the options g:llama_config set (parse_config), which pacing leaves alone.
+    given: ClassVar[frozenset[str]] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -315,6 +319,7 @@ _RULES: dict[str, _Rule] = {
     "max_suffix_bytes": _int(0),
     "max_line_bytes": _int(16),
     "hide_during_completion": _bool(),
+    "latency_target_ms": _int(0, 60_000),
 }
 
 assert set(_RULES) == {f.name for f in dataclasses.fields(Config)}, "every option needs a rule"
@@ -367,7 +372,9 @@ def parse_config(raw: Any) -> tuple[Config, list[Problem]]:
                     f"using the default {_describe(default)}",
                 )
             )
-    return dataclasses.replace(Config(), **values), problems
+    config = dataclasses.replace(Config(), **values)
+    object.__setattr__(config, "given", frozenset(values))  # frozen, and not a field
+    return config, problems
 
 
 def _resolve_aliases(raw: Mapping[Any, Any], problems: list[Problem]) -> dict[str, Any]:

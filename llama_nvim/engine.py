@@ -270,8 +270,9 @@ class Engine:
         return self.scheduler.busy() or self.speculation.busy()
 
     def figures(self) -> dict[str, int]:
-        """LlamaNvimStats(): counters plus the state of the ring, the cache and the request slot."""
-        return figures(
+        """LlamaNvimStats(): counters, the state of ring, cache and request slot, the pacing."""
+        pacing = self.sender.pacer.figures(self.config)
+        return pacing | figures(
             self.counters,
             self.ring.state(),
             cache_entries=len(self.cache),

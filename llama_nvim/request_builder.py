@@ -130,15 +130,20 @@ class RequestBuilder:
         context: LocalContext,
         *,
         t_max_predict_ms: int,
+        n_predict: int | None = None,
         explore: bool = False,
     ) -> dict[str, Any]:
-        """The /infill body for ``snapshot``: local context laid out, extra context added."""
+        """The /infill body for ``snapshot``: local context laid out, extra context added.
+
+        ``n_predict``: if not the configured one (pacing.py). The extra-context
+        budget keeps reserving the configured one, so that it stays the same.
+        """
         local, extra = self.laid_out(project, snapshot, context)
         return build_infill_body(
             local,
             extra,
             self.config,
-            n_predict=self.config.n_predict,
+            n_predict=self.config.n_predict if n_predict is None else n_predict,
             t_max_predict_ms=t_max_predict_ms,
             explore=explore,
             id_slot=self.id_slot,

@@ -1,4 +1,4 @@
-"""Sending one /infill request: counting it, logging it and reporting its problems."""
+"""Sending one /infill request: counting it, logging it, timing it, reporting its problems."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from .client import InfillClient
 from .counters import Counters
 from .debuglog import DebugLog
 from .messages import RequestDone, RequestStarted
+from .pacing import Pacer
 from .problems import ProblemReporter, ServerProblem, describe
 from .protocol import Completion
 from .render import Editor
@@ -38,6 +39,8 @@ class Sender:
         # while typing are cut to the command line's width).
         self.last_problem = ""
         self._request_id = 0
+        # The server's speed, measured from every reply (pacing.py).
+        self.pacer = Pacer()
 
     def may_request(self) -> bool:
         """False while backing off from a server that keeps failing."""
@@ -80,6 +83,8 @@ class Sender:
             self._editor.notify("llama.nvim: llama-server answers again", error=False)
         self._on_success()
         self._received(completion)
+        wall_ms = (self._clock() - started) * 1000
+        self.pacer.observe(completion.timings, wall_ms, asked=body["n_predict"])
         return completion
 
     def _announce_start(self) -> int:

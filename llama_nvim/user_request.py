@@ -50,8 +50,9 @@ class UserRequest(Stage):
 
     async def complete(self, seq: int, snapshot: Snapshot, context: LocalContext) -> None:
         """Answer ``snapshot`` (keystroke number ``seq``), unless a newer one made it stale."""
-        if not snapshot.manual and self._config.debounce_ms:
-            await asyncio.sleep(self._config.debounce_ms / 1000)
+        pacing = self._sender.pacer.pacing(self._config)
+        if not snapshot.manual and pacing.debounce_ms:
+            await asyncio.sleep(pacing.debounce_ms / 1000)
         if not snapshot.manual and not self._sender.may_request():
             return
         if await self._speculation.settle(context) and not snapshot.manual:
@@ -66,7 +67,8 @@ class UserRequest(Stage):
             self._projects.current,
             snapshot,
             context,
-            t_max_predict_ms=self._config.t_max_predict_ms_first,
+            n_predict=pacing.n_predict,
+            t_max_predict_ms=pacing.t_max_predict_ms,
         )
         # While on the wire, a keystroke that types on may wait for this answer.
         self._scheduler.on_the_wire(lambda item: may_serve(context, item[1]))

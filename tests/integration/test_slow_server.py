@@ -86,7 +86,10 @@ def typed(editor: Editor, text: str) -> None:
 def test_typing_faster_than_the_server_keeps_one_request_and_no_queue(
     make_editor: Callable[..., Editor], slow_server: LlamaServer, tmp_path: Path
 ) -> None:
-    editor = make_editor({"endpoint": slow_server.infill_url, "speculative": False})
+    # The debounce set: paced, it would hold keys back until a pause, and keys
+    # must come while a request is on the wire here.
+    config = {"endpoint": slow_server.infill_url, "speculative": False, "debounce_ms": 10}
+    editor = make_editor(config)
     open_line(editor, tmp_path / "a.py")
     caught_up(editor)  # the request for the empty line, so the prefix is cached
     before = editor.stats()
