@@ -10,7 +10,7 @@ from .client import InfillClient
 from .counters import Counters
 from .debuglog import DebugLog
 from .messages import RequestDone, RequestStarted
-from .problems import ProblemReporter, ServerProblem, describe
+from .problems import ProblemReporter, ServerProblem
 from .protocol import Completion
 from .render import Editor
 
@@ -70,14 +70,15 @@ class Sender:
             raise
         except ServerProblem as problem:
             self._failed(problem, quiet=quiet)
-            error = describe(problem, self._client.endpoint)
+            error = self._client.wire.describe(problem, self._client.endpoint)
             return None
         finally:
             if request_id:
                 ms = round((self._clock() - started) * 1000)
                 self._editor.request_done(RequestDone(request_id, status, ms, error))
         if self._reporter.on_success():
-            self._editor.notify("llama.nvim: llama-server answers again", error=False)
+            name = self._client.wire.server_name
+            self._editor.notify(f"llama.nvim: {name} answers again", error=False)
         self._on_success()
         self._received(completion)
         return completion
@@ -92,7 +93,7 @@ class Sender:
         self._counters.failed += 1
         if quiet:
             return  # background work: the user's own requests report problems
-        self.last_problem = describe(problem, self._client.endpoint)
+        self.last_problem = self._client.wire.describe(problem, self._client.endpoint)
         if self._reporter.on_problem(problem, self._clock()):
             self._editor.notify("llama.nvim: " + self.last_problem, error=True)
 
