@@ -361,7 +361,7 @@ def test_status_names_the_kind_and_the_model_that_answered() -> None:
     ("kind", "endpoint", "options", "expected"),
     [
         (Kind.UNREACHABLE, OLLAMA, {"model_fim": "m"}, "Ollama not reachable at " + OLLAMA),
-        (Kind.NOT_FOUND, COMPLETIONS, {}, "check g:llama_config.endpoint and g:llama_config.model"),
+        (Kind.NOT_FOUND, COMPLETIONS, {}, "the server answered x: check g:llama_config.endpoint"),
         (Kind.UNAUTHORIZED, COMPLETIONS, {}, "API key rejected by the server (HTTP 401)"),
         (Kind.BAD_REQUEST, OLLAMA, {"model_fim": "m"}, "Ollama refused the request"),
         (Kind.TIMEOUT, COMPLETIONS, {}, "the server too slow to answer"),
