@@ -187,9 +187,11 @@ class Wire:
         if problem.kind is Kind.UNREACHABLE:
             return f"{name} not reachable at {endpoint}; retrying quietly{detail}"
         if problem.kind is Kind.NOT_FOUND:
+            # The server's reason first (Ollama: the model is not there): in
+            # insert mode the message is cut to the command line's width.
             return (
-                f"HTTP 404 from {endpoint}{detail}: check g:llama_config.endpoint "
-                "and g:llama_config.model_fim"
+                f"{name} answered {problem.detail or 'HTTP 404'}: check "
+                f"g:llama_config.endpoint ({endpoint}) and g:llama_config.model_fim"
             )
         if problem.kind is Kind.UNAUTHORIZED:
             return f"API key rejected by {name} (HTTP 401): set g:llama_config.api_key"
