@@ -170,6 +170,31 @@ def test_status_names_the_kind_and_the_model_that_answered(
     assert probe["model"] == "tiny-coder"
 
 
+def test_model_fim_goes_with_every_infill_request_priming_and_speculation_too(
+    make_editor: Callable[..., Editor], fake: FakeServer, tmp_path: Path
+) -> None:
+    fake.responder = lambda request: Reply.completion("pass")
+    helper = "".join(f"def helper_{n}(value):\n    return value * {n}\n\n" for n in range(8))
+    project = make_project(tmp_path / "p", {"helpers.py": helper, "main.py": SOURCE})
+    options = {"ring_update_ms": 50, "ring_chunk_size": 16, "speculative_delay_ms": 0}
+    editor = make_editor({"endpoint": fake.infill_url, "model_fim": "coder-7b", **options})
+    editor.nvim.command(f"cd {project}")
+    editor.nvim.command("edit helpers.py")
+    editor.type("3Gy10j")
+    editor.nvim.command("edit main.py")
+    editor.wait_stats(lambda s: s["primes"] >= 1, "the ring's chunk primed while idle")
+    editor.type("Go")
+    editor.type_slowly("x = ")
+    editor.wait_hint()
+    editor.wait_stats(lambda s: s["speculative"] >= 1, "a speculative request")
+    settle(editor)
+
+    bodies = fake.infill_bodies()
+    assert {body.get("model") for body in bodies} == {"coder-7b"}
+    assert any(body["n_predict"] == 0 for body in bodies), "priming was among them"
+    assert_no_errors(editor)
+
+
 # -- Ollama's wire format, played by the fake server ---------------------------------------------
 
 
@@ -285,3 +310,18 @@ def test_a_broken_server_of_each_kind_is_told_once(
     assert recovered is not None
     assert recovered.inline == "ok()"
     assert_no_errors(editor)
+
+
+def test_status_for_ollama_names_its_model_and_no_slot(
+    make_editor: Callable[..., Editor], fake: FakeServer
+) -> None:
+    fake.responder = lambda request: Reply.ollama_stream([], model="qwen2.5-coder:7b")
+    editor = ollama_editor(make_editor, fake)
+    editor.nvim.command("LlamaStatus")
+    report = editor.wait_messages("llama.nvim status")
+    assert "API:       Ollama /api/generate, the model's template" in report
+    assert "model:     qwen2.5-coder:7b" in report
+    assert "FIM:       supported" in report
+    assert "slot:" not in report
+    assert "n_ctx:" not in report
+    assert {r.path for r in fake.requests} == {"/api/version", "/api/generate"}

@@ -13,7 +13,7 @@ from llama_nvim.backends import PATH_KEY, REPO_KEY, Wire, decode_ollama, decode_
 from llama_nvim.client import InfillClient, server_root
 from llama_nvim.config import parse_config
 from llama_nvim.fim_templates import PRESETS
-from llama_nvim.health import check, report
+from llama_nvim.health import check, report, server_items
 from llama_nvim.problems import Kind, ServerProblem
 from llama_nvim.protocol import ExtraChunk, ProtocolError, StreamError
 from llama_nvim.request_builder import PlainShaping, RequestShaping, shaping_for
@@ -397,3 +397,19 @@ def test_requests_for_a_template_carry_the_whole_suffix_the_chunks_and_the_files
     assert body["input_suffix"] == "\n" + "".join(f"{line}\n" for line in below)
     assert (body[PATH_KEY], body[REPO_KEY]) == ("src/m.py", "nowhere")
     assert not primes
+
+
+def test_checkhealth_for_ollama_says_what_it_is_without_llama_servers_warnings() -> None:
+    reply = httpx.Response(200, content=ndjson(OLLAMA_END))
+    server = PathServer(
+        {"/api/version": httpx.Response(200, json={"version": "0.9"}), "/api/generate": reply}
+    )
+    health = asyncio.run(check(client_for(OLLAMA, server, model_fim="coder")))
+    items = server_items(health, OLLAMA)
+    assert ("ok", "API: Ollama /api/generate, the model's template") in items
+    assert ("ok", "model: qwen2.5-coder:1.5b") in items
+    assert ("ok", "FIM supported") in items
+    assert not [item for item in items if item[0] in ("warn", "error")], items
+    assert any("no /props" in text for level, text in items if level == "info")
+    assert not any("--cache-reuse" in text for _, text in items)
+    assert [path for path, _ in server.asked] == ["/api/version", "/api/generate"]
