@@ -30,7 +30,6 @@ from .fim_templates import FimTemplate, resolve
 from .problems import Kind, ServerProblem, describe
 from .protocol import ExtraChunk, ProtocolError, StreamError, error_message
 
-KINDS = ("infill", "completions", "ollama")
 # Path endings that name a kind, longest first; server_root strips them too.
 API_PATHS = (
     ("/v1/completions", "completions"),

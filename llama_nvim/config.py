@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-from .fim_templates import PRESETS, FimTemplate, TemplateError, parse_template
+from . import fim_templates as fim
 
 DEFAULT_ENDPOINT = "http://127.0.0.1:8012/infill"
 DEFAULT_ENDPOINT_INST = "http://127.0.0.1:8012/v1/chat/completions"
@@ -152,11 +152,10 @@ class Config:
     # Hide the suggestion while a completion menu (native, nvim-cmp, blink.cmp)
     # is open; show it again when the menu closes with the text unchanged.
     hide_during_completion: bool = True
-    # The endpoint's server kind: "auto" (from its path), "infill", "completions", "ollama".
+    # The endpoint's server kind, and the FIM prompt where the server takes a
+    # plain one (a preset's name, or a custom table held as a FimTemplate).
     fim_api: str = "auto"
-    # The FIM prompt for /v1/completions and Ollama's raw mode: a preset's name,
-    # "auto", or a custom table of tokens (held as a FimTemplate, hashable).
-    fim_template: str | FimTemplate = "auto"
+    fim_template: str | fim.FimTemplate = "auto"
 
 
 @dataclass(frozen=True)
@@ -254,29 +253,6 @@ def _float(minimum: float, maximum: float) -> _Rule:
     return _Rule(check, f"a number {minimum:g}..{maximum:g}")
 
 
-def _choice(*values: str) -> _Rule:
-    def check(value: Any) -> str:
-        if value not in values:
-            raise _Invalid
-        return str(value)
-
-    return _Rule(check, "one of " + ", ".join(repr(v) for v in values))
-
-
-def _fim_template() -> _Rule:
-    def check(value: Any) -> str | FimTemplate:
-        try:
-            return parse_template(value)
-        except TemplateError:
-            raise _Invalid from None
-
-    return _Rule(
-        check,
-        "'auto', a preset's name (" + ", ".join(repr(name) for name in PRESETS) + ") "
-        "or a table with at least 'prefix' and 'suffix' strings",
-    )
-
-
 def _url() -> _Rule:
     def check(value: Any) -> str:
         if not isinstance(value, str):
@@ -345,8 +321,8 @@ _RULES: dict[str, _Rule] = {
     "max_suffix_bytes": _int(0),
     "max_line_bytes": _int(16),
     "hide_during_completion": _bool(),
-    "fim_api": _choice("auto", "infill", "completions", "ollama"),
-    "fim_template": _fim_template(),
+    "fim_api": _Rule(fim.parse_fim_api, fim.API_EXPECTED),  # (they raise TemplateError)
+    "fim_template": _Rule(fim.parse_template, fim.TEMPLATE_EXPECTED),
 }
 
 assert set(_RULES) == {f.name for f in dataclasses.fields(Config)}, "every option needs a rule"
@@ -390,7 +366,7 @@ def parse_config(raw: Any) -> tuple[Config, list[Problem]]:
             continue
         try:
             values[key] = rule.check(value)
-        except _Invalid:
+        except (_Invalid, fim.TemplateError):
             default = getattr(Config(), key)
             problems.append(
                 Problem(

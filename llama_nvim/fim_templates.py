@@ -1,5 +1,8 @@
 """FIM prompts for servers that take a plain prompt (/v1/completions, Ollama's raw mode).
 
+Also the check of the two options that choose them (config.py imports this
+module, so it imports nothing of the plugin's at run time).
+
 llama-server's /infill builds the prompt itself from the model's FIM tokens;
 other servers need the prompt spelled out in the model's own special tokens.
 A template names those tokens. Where the model was trained on repository-level
@@ -127,7 +130,23 @@ CUSTOM_KEYS = ("prefix", "suffix", "middle", "file_sep", "repo_name", "stop", "s
 
 
 class TemplateError(ValueError):
-    """A fim_template value that is neither a preset's name nor a valid table."""
+    """A fim_template value that is neither a preset's name nor a valid table (or a bad fim_api)."""
+
+
+# The server kinds g:llama_config.fim_api may name (backends.py).
+FIM_APIS = ("auto", "infill", "completions", "ollama")
+API_EXPECTED = "one of " + ", ".join(repr(name) for name in FIM_APIS)
+TEMPLATE_EXPECTED = (
+    "'auto', a preset's name (" + ", ".join(repr(name) for name in PRESETS) + ") "
+    "or a table with at least 'prefix' and 'suffix' strings"
+)
+
+
+def parse_fim_api(value: Any) -> str:
+    """A valid fim_api value, or TemplateError."""
+    if value not in FIM_APIS:
+        raise TemplateError(value)
+    return str(value)
 
 
 def parse_template(value: Any) -> str | FimTemplate:

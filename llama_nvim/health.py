@@ -219,7 +219,9 @@ def config_items(config: Config, problems: list[Problem]) -> list[HealthItem]:
     items: list[HealthItem] = [("start", "llama.nvim: configuration")]
     items.append(("ok", f"endpoint: {config.endpoint}"))
     items += [("warn", p.message) for p in problems]
-    if not problems:
+    kind_problems = Wire.from_config(config).problems(config)  # e.g. Ollama without a model
+    items += [("warn", text) for text in kind_problems]
+    if not problems and not kind_problems:
         items.append(("ok", "g:llama_config: no problems"))
     items.append(("start", "llama.nvim: files never sent"))
     globs = ", ".join((*DEFAULT_EXCLUDE_GLOBS, *config.exclude_globs))

@@ -13,7 +13,7 @@ from llama_nvim.backends import PATH_KEY, REPO_KEY, Wire, decode_ollama, decode_
 from llama_nvim.client import InfillClient, server_root
 from llama_nvim.config import parse_config
 from llama_nvim.fim_templates import PRESETS
-from llama_nvim.health import check, report, server_items
+from llama_nvim.health import check, config_items, report, server_items
 from llama_nvim.problems import Kind, ServerProblem
 from llama_nvim.protocol import ExtraChunk, ProtocolError, StreamError
 from llama_nvim.request_builder import PlainShaping, RequestShaping, shaping_for
@@ -413,3 +413,10 @@ def test_checkhealth_for_ollama_says_what_it_is_without_llama_servers_warnings()
     assert any("no /props" in text for level, text in items if level == "info")
     assert not any("--cache-reuse" in text for _, text in items)
     assert [path for path, _ in server.asked] == ["/api/version", "/api/generate"]
+
+
+def test_checkhealth_warns_of_ollama_without_a_model() -> None:
+    config, problems = parse_config({"endpoint": OLLAMA})
+    items = config_items(config, problems)
+    assert any(level == "warn" and "model_fim must name" in text for level, text in items)
+    assert ("ok", "g:llama_config: no problems") not in items
