@@ -16,6 +16,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 
+from .backends import Decoder, Wire, strip_api_path
 from .problems import Kind, ServerProblem
 from .protocol import (
     Completion,
@@ -34,11 +35,9 @@ MAX_REPLY_BYTES = 1 << 20
 
 
 def server_root(endpoint: str) -> str:
-    """The server's base URL, from the configured /infill endpoint."""
+    """The server's base URL, from the configured endpoint (/infill, /v1/completions...)."""
     parts = urlsplit(endpoint)
-    path = parts.path
-    if path.endswith("/infill"):
-        path = path[: -len("/infill")]
+    path = strip_api_path(parts.path)
     return urlunsplit((parts.scheme, parts.netloc, path.rstrip("/"), "", ""))
 
 
@@ -78,8 +77,12 @@ class InfillClient:
         timeout_s: float = 5.0,
         ca_bundle: str = "",
         transport: httpx.AsyncBaseTransport | None = None,
+        wire: Wire | None = None,
     ) -> None:
         self.endpoint = endpoint
+        # The server kind's request and reply format (backends.py).
+        self.wire = wire or Wire()
+        self._no_props: ServerProblem | None = None  # a server without /props, once found
         self._api_key = api_key
         self._root = server_root(endpoint)
         self._timeout_s = timeout_s
@@ -141,16 +144,27 @@ class InfillClient:
             task.add_done_callback(self._retired.discard)
 
     async def infill(self, body: Mapping[str, Any]) -> Completion:
-        """POST /infill and parse the reply."""
-        data = await self._request("POST", self.endpoint, body)
+        """POST an /infill-shaped body (translated for the server kind) and parse the reply."""
+        data = await self._request(
+            "POST", self.endpoint, self.wire.translate(body), self.wire.decoder()
+        )
         try:
             return parse_completion(data)
         except ProtocolError as err:
             raise ServerProblem(Kind.BAD_RESPONSE, str(err)) from None
 
     async def props(self) -> ServerProps:
-        """GET /props: model, context size, build."""
-        data = await self._request("GET", self._root + "/props", None)
+        """GET /props: model, context size, build (llama-server only)."""
+        if not self.wire.llama_server:
+            raise ServerProblem(Kind.NOT_FOUND, f"{self.wire.server_name} has no /props")
+        if self._no_props is not None:
+            raise self._no_props  # asked once: not llama-server behind /v1/completions
+        try:
+            data = await self._request("GET", self._root + "/props", None)
+        except ServerProblem as problem:
+            if problem.kind is Kind.NOT_FOUND and not self.wire.cache_layout:
+                self._no_props = problem
+            raise
         try:
             return parse_props(data)
         except ProtocolError as err:
@@ -158,6 +172,8 @@ class InfillClient:
 
     async def tokenize(self, text: str) -> int:
         """How many tokens the server's model makes of ``text`` (POST /tokenize)."""
+        if not self.wire.llama_server:
+            raise ServerProblem(Kind.NOT_FOUND, f"{self.wire.server_name} has no /tokenize")
         data = await self._request("POST", self._root + "/tokenize", {"content": text})
         tokens = data.get("tokens") if isinstance(data, dict) else None
         if not isinstance(tokens, list):
@@ -165,14 +181,17 @@ class InfillClient:
         return len(tokens)
 
     async def health(self) -> None:
-        """GET /health; raises ServerProblem unless the server is ready."""
-        await self._request("GET", self._root + "/health", None)
+        """GET /health (or the server kind's like); raises ServerProblem unless ready."""
+        await self._request("GET", self._root + self.wire.health_path, None)
 
-    async def _request(self, method: str, url: str, body: Mapping[str, Any] | None) -> Any:
+    async def _request(
+        self, method: str, url: str, body: Mapping[str, Any] | None, decode: Decoder | None = None
+    ) -> Any:
         # httpx's timeouts are per read; a server that dribbles one byte a
         # second would never trip them, so the whole exchange has a deadline.
         try:
-            return await asyncio.wait_for(self._exchange(method, url, body), self._timeout_s)
+            exchange = self._exchange(method, url, body, decode)
+            return await asyncio.wait_for(exchange, self._timeout_s)
         except asyncio.TimeoutError:
             raise ServerProblem(Kind.TIMEOUT, f"after {self._timeout_s:g} s") from None
         except ServerProblem as problem:
@@ -182,7 +201,9 @@ class InfillClient:
                 raise ServerProblem(problem.kind, detail) from None
             raise
 
-    async def _exchange(self, method: str, url: str, body: Mapping[str, Any] | None) -> Any:
+    async def _exchange(
+        self, method: str, url: str, body: Mapping[str, Any] | None, decode: Decoder | None
+    ) -> Any:
         content = None if body is None else json.dumps(body).encode("utf-8")
         http = self._http
         self._users[http] = self._users.get(http, 0) + 1
@@ -194,7 +215,8 @@ class InfillClient:
                     if len(raw) > MAX_REPLY_BYTES:
                         raise ServerProblem(Kind.BAD_RESPONSE, "reply larger than 1 MiB")
                 status = response.status_code
-                streamed = response.headers.get("content-type", "").startswith("text/event-stream")
+                content_type = response.headers.get("content-type", "")
+                streamed = content_type.startswith("text/event-stream")
         except asyncio.CancelledError:
             self._retire(http)
             raise
@@ -212,6 +234,8 @@ class InfillClient:
         if status != 200:
             raise _status_problem(status, bytes(raw))
         try:
+            if decode is not None:  # another server kind's reply (backends.py)
+                return decode(bytes(raw), content_type)
             return merge_stream(bytes(raw)) if streamed else json.loads(raw)
         except StreamError as err:
             raise ServerProblem(Kind.SERVER_ERROR, str(err)) from None

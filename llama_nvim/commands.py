@@ -30,7 +30,8 @@ async def _status_lines(engine: Engine) -> list[str]:
         ring=engine.ring.state().describe(),
         cache=len(engine.cache),
         tokens=engine.tokens.problem or "cl100k (offline)",
-        slot=engine.slots.describe(),
+        # Slots are llama-server's: Ollama has none to lease.
+        slot=engine.slots.describe() if engine.client.wire.llama_server else "",
     )
     return lines + engine.sender.pacer.describe(engine.config)
 

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
+from . import fim_templates as fim
+
 DEFAULT_ENDPOINT = "http://127.0.0.1:8012/infill"
 DEFAULT_ENDPOINT_INST = "http://127.0.0.1:8012/v1/chat/completions"
 
@@ -154,6 +156,10 @@ class Config:
     latency_target_ms: int = 1000
     # Not an option: the options g:llama_config set (parse_config), which pacing leaves alone.
     given: ClassVar[frozenset[str]] = frozenset()
+    # The endpoint's server kind, and the FIM prompt where the server takes a
+    # plain one (a preset's name, or a custom table held as a FimTemplate).
+    fim_api: str = "auto"
+    fim_template: str | fim.FimTemplate = "auto"
 
 
 @dataclass(frozen=True)
@@ -320,17 +326,15 @@ _RULES: dict[str, _Rule] = {
     "max_line_bytes": _int(16),
     "hide_during_completion": _bool(),
     "latency_target_ms": _int(0, 60_000),
+    "fim_api": _Rule(fim.parse_fim_api, fim.API_EXPECTED),  # (they raise TemplateError)
+    "fim_template": _Rule(fim.parse_template, fim.TEMPLATE_EXPECTED),
 }
 
 assert set(_RULES) == {f.name for f in dataclasses.fields(Config)}, "every option needs a rule"
 
-KEYMAP_OPTIONS = (
-    "keymap_trigger",
-    "keymap_accept_full",
-    "keymap_accept_line",
-    "keymap_accept_word",
-    "keymap_next",
-    "keymap_prev",
+KEYMAP_OPTIONS = tuple(
+    f"keymap_{name}"
+    for name in ("trigger", "accept_full", "accept_line", "accept_word", "next", "prev")
 )
 
 
@@ -363,7 +367,7 @@ def parse_config(raw: Any) -> tuple[Config, list[Problem]]:
             continue
         try:
             values[key] = rule.check(value)
-        except _Invalid:
+        except (_Invalid, fim.TemplateError):
             default = getattr(Config(), key)
             problems.append(
                 Problem(

@@ -5,14 +5,15 @@ from __future__ import annotations
 import asyncio
 import ssl
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import httpx
 
+from .backends import Wire
 from .client import InfillClient
 from .config import Config, Problem
 from .privacy import DEFAULT_EXCLUDE_DIRS, DEFAULT_EXCLUDE_GLOBS
-from .problems import Kind, ServerProblem, describe
+from .problems import Kind, ServerProblem
 from .protocol import ServerProps
 
 # :checkhealth waits for the answer, so each request is kept short.
@@ -28,29 +29,41 @@ class Health:
     props: ServerProps | None = None
     fim: bool | None = None
     fim_problem: ServerProblem | None = None
+    model: str = ""  # the model that answered the probe
+    wire: Wire = field(default_factory=Wire)  # the server kind asked
 
 
 async def check(client: InfillClient) -> Health:
-    """Ask /health, /props, and a zero-token /infill (501 means no FIM tokens)."""
+    """Ask /health, /props, and a zero-token /infill (501 means no FIM tokens).
+
+    Other server kinds get their own health path and the probe in their format.
+    """
+    wire = client.wire
     try:
         await client.health()
     except ServerProblem as problem:
         if problem.kind is not Kind.LOADING:
-            return Health(reachable=False, problem=problem)
-        return Health(reachable=True, problem=problem)
+            return Health(reachable=False, problem=problem, wire=wire)
+        return Health(reachable=True, problem=problem, wire=wire)
     props: ServerProps | None
     try:
         props = await client.props()
     except ServerProblem:
         props = None
-    probe = {"input_prefix": "", "input_suffix": "", "prompt": "", "n_predict": 0}
+    probe: dict[str, object] = {
+        "input_prefix": "",
+        "input_suffix": "",
+        "prompt": "",
+        "n_predict": 0,
+    }
+    if wire.model:  # a router-mode server needs it to pick the model
+        probe["model"] = wire.model
     try:
-        await client.infill(probe)
+        reply = await client.infill(probe)
     except ServerProblem as problem:
-        if problem.kind is Kind.NO_FIM:
-            return Health(reachable=True, props=props, fim=False, fim_problem=problem)
-        return Health(reachable=True, props=props, fim=None, fim_problem=problem)
-    return Health(reachable=True, props=props, fim=True)
+        fim = False if problem.kind is Kind.NO_FIM else None
+        return Health(reachable=True, props=props, fim=fim, fim_problem=problem, wire=wire)
+    return Health(reachable=True, props=props, fim=True, model=reply.model, wire=wire)
 
 
 def report(
@@ -68,11 +81,14 @@ def report(
 ) -> list[str]:
     """The lines :LlamaStatus prints."""
     state = "enabled" if enabled else "disabled"
+    describe = health.wire.describe
     lines = [
         "llama.nvim status",
         f"  endpoint:  {endpoint}",
         f"  plugin:    {state}, auto FIM {'on' if auto_fim else 'off'}",
     ]
+    if not health.wire.cache_layout:
+        lines.append(f"  API:       {health.wire.label}")
     if not health.reachable:
         assert health.problem is not None
         lines.append(f"  server:    NOT reachable: {describe(health.problem, endpoint)}")
@@ -80,9 +96,10 @@ def report(
         lines.append(f"  server:    {describe(health.problem, endpoint)}")
     else:
         lines.append("  server:    ok")
+    if health.model or health.props is not None:
+        lines.append(f"  model:     {_model(health) or '(unknown)'}")
     if health.props is not None:
         props = health.props
-        lines.append(f"  model:     {props.model or '(unknown)'}")
         lines.append(f"  n_ctx:     {props.n_ctx}, slots: {props.total_slots}")
     if slot:
         lines.append(f"  slot:      {slot}")
@@ -104,6 +121,11 @@ def report(
         )
     )
     return lines
+
+
+def _model(health: Health) -> str:
+    """The model that answered, else the one /props names."""
+    return health.model or (health.props.model if health.props is not None else "")
 
 
 # -- :checkhealth llama_nvim -------------------------------------------------------------------
@@ -128,6 +150,7 @@ def check_now(config: Config, *, transport: httpx.AsyncBaseTransport | None = No
                 timeout_s=timeout_s,
                 ca_bundle=config.ca_bundle,
                 transport=transport,
+                wire=Wire.from_config(config),
             )
         except (OSError, ssl.SSLError) as err:
             problem = ServerProblem(Kind.TLS, f"g:llama_config.ca_bundle cannot be used: {err}")
@@ -141,23 +164,35 @@ def check_now(config: Config, *, transport: httpx.AsyncBaseTransport | None = No
         return pool.submit(lambda: asyncio.run(ask())).result()
 
 
+# What :checkhealth says of a server kind other than llama-server's /infill without /props.
+_NO_PROPS = (
+    "not llama-server (no /props): n_ctx unknown, so no extra context from other files "
+    "is sent, and no slot is leased; see :help llama_nvim-servers"
+)
+
 HealthItem = tuple[str, str]  # (vim.health level: start, ok, info, warn, error; text)
 
 
 def server_items(health: Health, endpoint: str) -> list[HealthItem]:
     """The server section of :checkhealth."""
     items: list[HealthItem] = [("start", "llama.nvim: server")]
+    describe = health.wire.describe
     if not health.reachable:
         assert health.problem is not None
         return [*items, ("error", f"NOT reachable: {describe(health.problem, endpoint)}")]
     if health.problem is not None:
         return [*items, ("warn", describe(health.problem, endpoint))]
     items.append(("ok", f"reachable: {endpoint}"))
-    if health.props is None:
+    if not health.wire.cache_layout:
+        items.append(("ok", f"API: {health.wire.label}"))
+    if health.props is None and health.wire.cache_layout:
         items.append(("warn", "/props did not answer: model and n_ctx unknown"))
-    else:
+    elif health.props is None:
+        items.append(("info", _NO_PROPS))
+    if health.model or health.props is not None:
+        items.append(("ok", f"model: {_model(health) or '(unknown)'}"))
+    if health.props is not None:
         props = health.props
-        items.append(("ok", f"model: {props.model or '(unknown)'}"))
         items.append(("ok", f"n_ctx: {props.n_ctx}, slots: {props.total_slots}"))
     if health.fim is True:
         items.append(("ok", "FIM supported"))
@@ -166,6 +201,8 @@ def server_items(health: Health, endpoint: str) -> list[HealthItem]:
         items.append(("error", f"FIM NOT supported: {describe(health.fim_problem, endpoint)}"))
     elif health.fim_problem is not None:
         items.append(("warn", f"FIM support unknown: {describe(health.fim_problem, endpoint)}"))
+    if not health.wire.cache_layout:
+        return items
     # llama-server's /props does not say whether --cache-reuse is on.
     items.append(
         (
@@ -182,7 +219,9 @@ def config_items(config: Config, problems: list[Problem]) -> list[HealthItem]:
     items: list[HealthItem] = [("start", "llama.nvim: configuration")]
     items.append(("ok", f"endpoint: {config.endpoint}"))
     items += [("warn", p.message) for p in problems]
-    if not problems:
+    kind_problems = Wire.from_config(config).problems(config)  # e.g. Ollama without a model
+    items += [("warn", text) for text in kind_problems]
+    if not problems and not kind_problems:
         items.append(("ok", "g:llama_config: no problems"))
     items.append(("start", "llama.nvim: files never sent"))
     globs = ", ".join((*DEFAULT_EXCLUDE_GLOBS, *config.exclude_globs))

@@ -22,6 +22,7 @@ RESPONSE_FIELDS = (
     "timings/predicted_n",
     "timings/predicted_ms",
     "timings/cache_n",
+    "model",  # the model that answered, for :LlamaStatus
 )
 
 
@@ -57,6 +58,7 @@ class Completion:
     tokens_cached: int = 0
     tokens_evaluated: int = 0
     truncated: bool = False
+    model: str = ""
 
 
 def build_infill_body(
@@ -176,6 +178,7 @@ def parse_completion(data: Any) -> Completion:
         tokens_cached=int(_number(data.get("tokens_cached"))),
         tokens_evaluated=int(_number(data.get("tokens_evaluated"))),
         truncated=data.get("truncated") is True,
+        model=data["model"] if isinstance(data.get("model"), str) else "",
     )
 
 

@@ -9,8 +9,10 @@ the product's is the default; the benchmark injects its naive baseline.
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
+from .backends import Wire
 from .config import Config
 from .context import LocalContext, Snapshot
 from .layout import Layout
@@ -52,12 +54,39 @@ class RequestShaping:
         return chunks
 
 
+class PlainShaping(RequestShaping):
+    """For servers other than /infill (backends.py): no cache layout, no priming.
+
+    The local context goes whole into the FIM prefix and suffix (no far suffix
+    in the extra context), chunks enter the ring at once, oldest first, so the
+    prompt's start, which holds them, changes least.
+    """
+
+    primes_when_idle = False
+
+    def reserves_far_suffix(self, config: Config) -> bool:
+        """Never: the whole suffix goes into the prompt's suffix."""
+        return False
+
+    def local_part(
+        self, layout: Layout, snapshot: Snapshot, context: LocalContext, filename: str, scale: float
+    ) -> tuple[LocalContext, ExtraChunk | None]:
+        """The local context as built."""
+        return context, None
+
+
+def shaping_for(wire: Wire) -> RequestShaping:
+    """The product's shaping for a server kind: the cache layout on /infill only."""
+    return RequestShaping() if wire.cache_layout else PlainShaping()
+
+
 class RequestBuilder:
     """Builds the /infill bodies of requests and priming."""
 
     def __init__(self, config: Config, ring: Ring, layout: Layout, shaping: RequestShaping) -> None:
         self.config = config
         self.shaping = shaping
+        self.wire = Wire.from_config(config)
         self.n_ctx = 0  # the server's context size, 0 until /props tells it
         # The slot every body names: the configured one until a lease pins
         # this editor to its own (slot_lease.py).
@@ -139,7 +168,7 @@ class RequestBuilder:
         budget keeps reserving the configured one, so that it stays the same.
         """
         local, extra = self.laid_out(project, snapshot, context)
-        return build_infill_body(
+        body = build_infill_body(
             local,
             extra,
             self.config,
@@ -148,6 +177,9 @@ class RequestBuilder:
             explore=explore,
             id_slot=self.id_slot,
         )
+        # A template also names the file and the project (backends.py).
+        path = relative_name(snapshot.filename, project)
+        return self.wire.annotate(body, path, os.path.basename(project.rstrip("/")))
 
     def priming_body(self, project: str, last: Place | None) -> dict[str, Any] | None:
         """A body that has the server compute ``project``'s extra context now, or None.

@@ -11,7 +11,7 @@ from .counters import Counters
 from .debuglog import DebugLog
 from .messages import RequestDone, RequestStarted
 from .pacing import Pacer
-from .problems import ProblemReporter, ServerProblem, describe
+from .problems import ProblemReporter, ServerProblem
 from .protocol import Completion
 from .render import Editor
 
@@ -73,14 +73,15 @@ class Sender:
             raise
         except ServerProblem as problem:
             self._failed(problem, quiet=quiet)
-            error = describe(problem, self._client.endpoint)
+            error = self._client.wire.describe(problem, self._client.endpoint)
             return None
         finally:
             if request_id:
                 ms = round((self._clock() - started) * 1000)
                 self._editor.request_done(RequestDone(request_id, status, ms, error))
         if self._reporter.on_success():
-            self._editor.notify("llama.nvim: llama-server answers again", error=False)
+            name = self._client.wire.server_name
+            self._editor.notify(f"llama.nvim: {name} answers again", error=False)
         self._on_success()
         self._received(completion)
         wall_ms = (self._clock() - started) * 1000
@@ -97,7 +98,7 @@ class Sender:
         self._counters.failed += 1
         if quiet:
             return  # background work: the user's own requests report problems
-        self.last_problem = describe(problem, self._client.endpoint)
+        self.last_problem = self._client.wire.describe(problem, self._client.endpoint)
         if self._reporter.on_problem(problem, self._clock()):
             self._editor.notify("llama.nvim: " + self.last_problem, error=True)
 

@@ -11,12 +11,13 @@ import ssl
 from collections.abc import Callable
 from typing import Any
 
+from .backends import Wire
 from .client import InfillClient, server_root
 from .config import KEYMAP_OPTIONS, Config, Problem
 from .debuglog import DebugLog
 from .engine import Engine
 from .nvim_adapter import NvimEditor
-from .request_builder import RequestShaping
+from .request_builder import RequestShaping, shaping_for
 from .ring import chunk_lines
 from .slot_lease import SlotLease, lease_dir
 from .stats_keeper import StatsKeeper
@@ -46,12 +47,15 @@ def lua_options(config: Config, enabled: bool) -> dict[str, Any]:
 
 
 def _client(config: Config, messages: list[str]) -> InfillClient:
+    wire = Wire.from_config(config)
+    messages += [f"llama.nvim: {text}" for text in wire.problems(config)]
     try:
         return InfillClient(
             config.endpoint,
             api_key=config.api_key,
             timeout_s=config.timeout_ms / 1000,
             ca_bundle=config.ca_bundle,
+            wire=wire,
         )
     except (OSError, ssl.SSLError) as err:
         messages.append(
@@ -59,7 +63,7 @@ def _client(config: Config, messages: list[str]) -> InfillClient:
             "using the system's certificates"
         )
         return InfillClient(
-            config.endpoint, api_key=config.api_key, timeout_s=config.timeout_ms / 1000
+            config.endpoint, api_key=config.api_key, timeout_s=config.timeout_ms / 1000, wire=wire
         )
 
 
@@ -79,6 +83,8 @@ def build_engine(
     )
     # Leases are shared by every Neovim of this user (one state directory).
     lease = SlotLease(lease_dir(state_dir, server_root(config.endpoint))) if state_dir else None
+    # The cache layout and priming are for /infill; other kinds get plain requests.
+    shaping = shaping or shaping_for(client.wire)
     return Engine(config, editor, client, log=log, shaping=shaping, lease=lease), messages
 
 

@@ -47,6 +47,35 @@ class Reply:
         return cls(body=json.dumps(data).encode(), **kwargs)
 
     @classmethod
+    def openai_stream(cls, pieces: list[str], model: str = "fake.gguf", **kwargs: Any) -> Reply:
+        """A streamed OpenAI /v1/completions reply: server-sent events, then [DONE]."""
+        texts = [(piece, None) for piece in pieces] + [("", "stop")]
+        events: list[dict[str, Any]] = [
+            {"choices": [{"text": text, "index": 0, "finish_reason": end}], "model": model}
+            for text, end in texts
+        ]
+        events[-1]["usage"] = {"prompt_tokens": 9, "completion_tokens": len(pieces)}
+        body = "".join(f"data: {json.dumps(e)}\n\n" for e in events) + "data: [DONE]\n\n"
+        return cls(body=body.encode(), content_type="text/event-stream", **kwargs)
+
+    @classmethod
+    def ollama_stream(
+        cls, pieces: list[str], model: str = "qwen2.5-coder:1.5b", **kwargs: Any
+    ) -> Reply:
+        """A streamed Ollama /api/generate reply: one JSON object a line, the last one done."""
+        lines: list[dict[str, Any]] = [
+            {"model": model, "created_at": "2026-01-01T00:00:00Z", "response": p, "done": False}
+            for p in pieces
+        ]
+        lines.append(
+            {"model": model, "created_at": "2026-01-01T00:00:00Z", "response": "", "done": True,
+             "done_reason": "stop", "prompt_eval_count": 9, "prompt_eval_duration": 2_000_000,
+             "eval_count": len(pieces), "eval_duration": 3_000_000}
+        )  # fmt: skip
+        body = b"".join(json.dumps(line).encode() + b"\n" for line in lines)
+        return cls(body=body, content_type="application/x-ndjson", **kwargs)
+
+    @classmethod
     def error(cls, status: int, message: str, kind: str = "server_error") -> Reply:
         body = {"error": {"code": status, "message": message, "type": kind}}
         return cls(status=status, body=json.dumps(body).encode())
@@ -130,6 +159,11 @@ class FakeServer:
         with self._lock:
             return [r for r in self.requests if r.path == "/infill"]
 
+    def requests_to(self, path: str) -> list[Received]:
+        """Every request for ``path`` so far."""
+        with self._lock:
+            return [r for r in self.requests if r.path == path]
+
     def infill_bodies(self) -> list[dict[str, Any]]:
         """The JSON bodies of every /infill request so far (each must be valid JSON)."""
         return [r.json() for r in self.infill_requests()]
@@ -184,6 +218,11 @@ class FakeServer:
             props = {"default_generation_settings": {"n_ctx": 2048}, "total_slots": 1,
                      "model_path": "fake.gguf", "build_info": "fake"}  # fmt: skip
             return Reply(body=json.dumps(props).encode())
+        # The health checks of the other server kinds (Ollama's, OpenAI's).
+        if request.path == "/api/version":
+            return Reply(body=b'{"version": "0.0.0-fake"}')
+        if request.path == "/v1/models":
+            return Reply(body=b'{"object": "list", "data": [{"id": "fake.gguf"}]}')
         return self.responder(request)
 
     @staticmethod
