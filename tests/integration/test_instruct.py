@@ -9,14 +9,23 @@ buffer and the marks are as they should be after each key.
 from __future__ import annotations
 
 import json
+import subprocess
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from tests.fakeserver import FakeServer, Received, Reply
-from tests.harness import Editor, LlamaServer, assert_no_errors, free_port, wait_until
+from tests.harness import (
+    Editor,
+    LlamaServer,
+    assert_no_errors,
+    free_port,
+    ring_idle,
+    wait_until,
+)
 from tests.recording_proxy import RecordingProxy
 
 pytestmark = pytest.mark.integration
@@ -35,6 +44,7 @@ TEXT = "\n".join(
     ]
 )
 INST = "require('llama_nvim.instruct')"
+REAL_SOURCE = Path(httpx.__file__).with_name("_models.py").read_text().split("\n")
 
 
 class AnswerRecordingProxy(RecordingProxy):
@@ -333,3 +343,53 @@ def test_a_server_that_cannot_be_reached_gives_one_message_and_leaves_nothing(
     assert editor.message_count("instruction failed") == 1
     assert editor.lines() == before
     assert our_marks(editor) == 0
+
+
+def test_escape_at_the_prompt_drops_the_instruction(
+    make_editor: Callable[..., Editor], proxy: AnswerRecordingProxy
+) -> None:
+    editor = open_editor(make_editor, proxy.url)
+    before = editor.lines()
+    editor.type(":2,3LlamaInstruct<CR>")
+    wait_until(lambda: pending(editor), what="the instruction to be opened")
+    editor.type("<Esc>")
+    wait_until(lambda: not pending(editor), what="the instruction dropped")
+    editor.keys_handled()
+    assert editor.lines() == before
+    assert our_marks(editor) == 0
+    assert all(not body["stream"] for body, _ in proxy.chat())  # only the warm-up went out
+    assert editor.lua("return vim.fn.maparg('<Tab>', 'n')") == ""
+
+
+def test_the_projects_extra_context_goes_first_in_the_prompt(
+    make_editor: Callable[..., Editor], proxy: AnswerRecordingProxy, tmp_path: Path
+) -> None:
+    project = tmp_path / "proj"
+    project.mkdir()
+    subprocess.run(["git", "init", "-q", str(project)], check=True)
+    (project / "models.py").write_text("\n".join(REAL_SOURCE[:200]) + "\n")
+    (project / "main.py").write_text(TEXT + "\n")
+    editor = make_editor(
+        {
+            "endpoint": proxy.url + "/infill",
+            "endpoint_inst": proxy.url + "/v1/chat/completions",
+            "ring_update_ms": 50,
+            "ring_chunk_size": 16,
+        }
+    )
+    editor.nvim.command(f"cd {project}")
+    editor.nvim.command("edit models.py")
+    editor.type("50Gy10j")
+    editor.nvim.command("edit main.py")
+    ring_idle(editor)
+    instruct(editor, 2, 3, "anything")
+    wait_status(editor, "ready")
+    system = proxy.chat()[-1][0]["messages"][0]["content"]
+    context = system[system.index("--- CONTEXT") : system.index("--- PREFIX")]
+    chunks = context.split("--- file: ")[1:]
+    source = "\n".join(REAL_SOURCE[:200])
+    from_models = [c.removeprefix("models.py\n") for c in chunks if c.startswith("models.py\n")]
+    # Whole pieces of the other file, the yanked one (line 50 on) among them.
+    assert all(chunk.rstrip("\n") in source for chunk in from_models)
+    assert any(chunk.startswith("\n".join(REAL_SOURCE[49:53])) for chunk in from_models)
+    assert system.index("--- file: models.py") < system.index("--- PREFIX")
