@@ -99,6 +99,7 @@ class Instructions:
         model: str,
         extra: Callable[[str, str], list[ExtraChunk]],
         lease: Callable[[], SlotLease | None] = lambda: None,
+        secret: Callable[[str, str], bool] = lambda filename, cwd: False,
         log: DebugLog | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
@@ -107,6 +108,7 @@ class Instructions:
         self._model = model
         self._extra = extra
         self._lease = lease
+        self._secret = secret
         self._log = log or DebugLog("", enabled=False)
         self._clock = clock
         self._pending: dict[int, Instruction] = {}
@@ -145,6 +147,13 @@ class Instructions:
 
     def _open(self, event: InstOpen) -> None:
         if event.id in self._pending:
+            return
+        if self._secret(event.filename, event.cwd):
+            error = (
+                "llama.nvim: no instruction here: this file is never sent to the server "
+                "(:help llama_nvim-privacy)"
+            )
+            self._view.update(event.id, {"status": "error", "error": error})
             return
         context = EditContext(
             event.prefix,

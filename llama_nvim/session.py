@@ -119,9 +119,18 @@ def build_instructions(nvim: Any, config: Config, engine: Engine, state_dir: str
     def extra(filename: str, cwd: str) -> list[ExtraChunk]:
         return engine.builder.extra(engine.projects.project_for(filename, cwd), None)
 
+    def secret(filename: str, cwd: str) -> bool:
+        return engine.privacy.secret(filename, engine.projects.project_for(filename, cwd))
+
     view = NvimInstructView(nvim)
     return Instructions(
-        client, view, model=config.model_inst, extra=extra, lease=lease, log=engine.log
+        client,
+        view,
+        model=config.model_inst,
+        extra=extra,
+        lease=lease,
+        secret=secret,
+        log=engine.log,
     )
 
 

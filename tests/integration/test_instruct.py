@@ -393,3 +393,18 @@ def test_the_projects_extra_context_goes_first_in_the_prompt(
     assert all(chunk.rstrip("\n") in source for chunk in from_models)
     assert any(chunk.startswith("\n".join(REAL_SOURCE[49:53])) for chunk in from_models)
     assert system.index("--- file: models.py") < system.index("--- PREFIX")
+
+
+def test_a_secret_file_is_never_sent_for_an_instruction(
+    make_editor: Callable[..., Editor], proxy: AnswerRecordingProxy, tmp_path: Path
+) -> None:
+    secret = tmp_path / ".env"
+    secret.write_text("API_KEY=hunter2\nOTHER=1\n")
+    editor = open_editor(make_editor, proxy.url)
+    editor.nvim.command(f"edit {secret}")
+    instruct(editor, 1, 2, "anything")
+    editor.wait_messages("no instruction here: this file is never sent")
+    wait_until(lambda: not pending(editor), what="the instruction dropped")
+    editor.keys_handled()
+    assert b"hunter2" not in proxy.sent()
+    assert our_marks(editor) == 0

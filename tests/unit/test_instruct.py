@@ -233,3 +233,18 @@ async def test_failures_name_the_option_to_fix(status: int) -> None:
     instructions.handle(InstAsk(1, "x"))
     error = await view.until("error")
     assert ("api_key" if status == 401 else "endpoint_inst") in error["error"]
+
+
+def test_a_secret_file_gets_no_instruction() -> None:
+    server = Server()
+    client = ChatClient(ENDPOINT, transport=httpx.MockTransport(server))
+    view = View()
+    instructions = Instructions(
+        client, view, model="", extra=lambda f, c: [], secret=lambda f, c: f.endswith(".env")
+    )
+    instructions.handle(InstOpen(1, (), ("KEY=1",), (), "/p/.env", "/p"))
+    instructions.handle(InstAsk(1, "x"))
+    assert view.statuses() == ["error"]
+    assert "never sent" in view.updates[0][1]["error"]
+    assert not instructions.pending
+    assert not server.requests
