@@ -219,6 +219,7 @@ def test_preview_is_drawn_while_the_answer_streams(
     drawn: list[dict[str, Any]] = editor.lua("return _G.drawn")
     assert drawn[0]["status"] == "proc"
     assert "Processing ..." in drawn[0]["lines"]
+    assert "Instruction: rename w" in drawn[0]["lines"]
     tabstop: int = editor.lua("return vim.bo.tabstop")
     generating = [d for d in drawn if d["status"] == "gen"]
     assert generating, drawn

@@ -21,6 +21,8 @@ local STATUS_HL = { proc = 'LlamaNvimInstProc', gen = 'LlamaNvimInstGen', ready 
 -- Lines of the text so far shown while generating (the last ones).
 local PREVIEW_LINES = 10
 local SEP = string.rep('=', 40)
+-- An instruction longer than this is cut in the header.
+local INSTRUCTION_CHARS = 128
 
 ---Defines the highlight groups (kept if the user or a colour scheme set them).
 function M.define_highlights()
@@ -87,7 +89,11 @@ function M.lines(entry, opts)
     local model = opts.model ~= '' and opts.model or '(server default)'
     out[#out + 1] = { { 'Endpoint:    ' .. opts.endpoint, info } }
     out[#out + 1] = { { 'Model:       ' .. model, info } }
-    out[#out + 1] = { { 'Instruction: ' .. shown(entry.instruction or '', 0), info } }
+    local instruction = entry.instruction or ''
+    if vim.fn.strchars(instruction) > INSTRUCTION_CHARS then
+      instruction = vim.fn.strcharpart(instruction, 0, INSTRUCTION_CHARS) .. '...'
+    end
+    out[#out + 1] = { { 'Instruction: ' .. shown(instruction, tabstop), info } }
   end
   if entry.status == 'proc' then
     out[#out + 1] = { { 'Processing ...', hl } }
