@@ -69,6 +69,41 @@ def describe_failure(problem: ServerProblem, endpoint: str) -> str:
     return f"llama.nvim: instruction failed: {what}"
 
 
+class Preview:
+    """Sends the text so far at most every UPDATE_S; a change held back follows when due."""
+
+    def __init__(self, send: Callable[[], None], clock: Callable[[], float]) -> None:
+        self._send = send
+        self._clock = clock
+        self._sent_at: float | None = None
+        self._due: asyncio.TimerHandle | None = None
+
+    def changed(self) -> None:
+        """The text grew: send it now, or once UPDATE_S has passed since the last."""
+        now = self._clock()
+        if self._sent_at is None or now - self._sent_at >= UPDATE_S:
+            self._send_now()
+        elif self._due is None:
+            wait = UPDATE_S - (now - self._sent_at)
+            self._due = asyncio.get_running_loop().call_later(wait, self._send_now)
+
+    @property
+    def held(self) -> bool:
+        """A change waits to be sent."""
+        return self._due is not None
+
+    def _send_now(self) -> None:
+        self.stop()
+        self._sent_at = self._clock()
+        self._send()
+
+    def stop(self) -> None:
+        """Nothing more to send (the stream ended, failed or was cancelled)."""
+        if self._due is not None:
+            self._due.cancel()
+        self._due = None
+
+
 @dataclass
 class Instruction:
     """One selection's conversation and the requests made for it."""
@@ -216,17 +251,14 @@ class Instructions:
         self._log.write(
             "inst_send", id=inst_id, id_slot=inst.id_slot, messages=len(body["messages"])
         )
-        shown_at = 0.0
+        preview = Preview(lambda: self._view.update(inst_id, self._generating(inst)), self._clock)
         try:
             stream = self.client.stream(body)
             async with contextlib.aclosing(stream):
                 async for delta in stream:
                     inst.text.append(delta)
                     inst.n_gen += 1
-                    now = self._clock()
-                    if now - shown_at >= UPDATE_S:
-                        shown_at = now
-                        self._view.update(inst_id, self._generating(inst))
+                    preview.changed()
         except ServerProblem as problem:
             self._log.write("inst_failed", id=inst_id, error=str(problem))
             inst.task = None  # this task: it ends here, not cancelled
@@ -234,6 +266,8 @@ class Instructions:
             error = describe_failure(problem, self.client.endpoint)
             self._view.update(inst_id, {"status": "error", "error": error})
             return
+        finally:
+            preview.stop()
         text = "".join(inst.text)
         inst.conversation.answered(text)
         self._log.write("inst_done", id=inst_id, n_gen=inst.n_gen, chars=len(text))

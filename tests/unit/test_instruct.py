@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from llama_nvim.chat_client import ChatClient
-from llama_nvim.instruct import Instructions
+from llama_nvim.instruct import Instructions, Preview
 from llama_nvim.messages import InstAsk, InstClose, InstOpen, InstRerun, parse_event
 from llama_nvim.protocol import ExtraChunk
 from llama_nvim.slot_lease import SlotLease
@@ -248,3 +248,31 @@ def test_a_secret_file_gets_no_instruction() -> None:
     assert "never sent" in view.updates[0][1]["error"]
     assert not instructions.pending
     assert not server.requests
+
+
+@run
+async def test_a_change_held_back_by_the_preview_pace_is_sent_when_due() -> None:
+    now = [0.0]
+    sent: list[float] = []
+    delivered = asyncio.Event()
+
+    def send() -> None:
+        sent.append(now[0])
+        delivered.set()
+
+    preview = Preview(send, lambda: now[0])
+    preview.changed()
+    now[0] = 0.01
+    delivered.clear()
+    preview.changed()  # too soon: held back ...
+    preview.changed()
+    assert sent == [0.0]
+    assert preview.held
+    await asyncio.wait_for(delivered.wait(), 5)  # ... and sent once it is due, unasked
+    assert sent == [0.0, 0.01]
+    assert not preview.held
+    now[0] = 0.02
+    preview.changed()  # too soon after that one: held back, then the stream ends
+    preview.stop()
+    assert not preview.held
+    assert sent == [0.0, 0.01]
