@@ -23,6 +23,7 @@ local pending = {}
 local last_id = 0
 ---@type table<integer, boolean> buffers we watch for edits
 local attached = {}
+
 local function in_buffer(buf)
   for _, entry in pairs(pending) do
     if entry.buf == buf then
