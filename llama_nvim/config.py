@@ -96,8 +96,7 @@ class Config:
     model_fim: str = ""
     # llama.vim's key for its debug pane: here a normal-mode key for :LlamaDebugToggle.
     keymap_debug_toggle: str = "<leader>lld"
-    # Instruction editing (llama.vim's names and defaults), accepted and kept for
-    # that feature; nothing uses them yet.
+    # Instruction editing (llama.vim's names and defaults): instruct.py, instruct.lua.
     endpoint_inst: str = DEFAULT_ENDPOINT_INST
     model_inst: str = ""
     keymap_inst_trigger: str = "<leader>lli"

@@ -115,7 +115,47 @@ class Accepted:
     continued: bool = False
 
 
-Event = Keystroke | Cycle | TextChunk | Enter | Leave | Cancel | Shown | Enabled | Accepted
+@dataclass(frozen=True)
+class InstOpen:
+    """``inst_open``: lines were selected for an instruction (warm the cache meanwhile).
+
+    ``id`` is the Lua half's number for the instruction; every later event names it.
+    """
+
+    id: int
+    prefix: tuple[str, ...] = ()
+    selection: tuple[str, ...] = ()
+    suffix: tuple[str, ...] = ()
+    filename: str = ""
+    cwd: str = ""
+
+
+@dataclass(frozen=True)
+class InstAsk:
+    """``inst_ask``: an instruction for that selection (the first, or a follow-up)."""
+
+    id: int
+    instruction: str
+
+
+@dataclass(frozen=True)
+class InstRerun:
+    """``inst_rerun``: ask the last instruction again."""
+
+    id: int
+
+
+@dataclass(frozen=True)
+class InstClose:
+    """``inst_close``: the instruction was accepted, cancelled or dropped."""
+
+    id: int
+
+
+InstEvent = InstOpen | InstAsk | InstRerun | InstClose
+Event = (
+    Keystroke | Cycle | TextChunk | Enter | Leave | Cancel | Shown | Enabled | Accepted | InstEvent
+)
 
 
 def _get(payload: Mapping[str, Any], key: str, kind: type, default: Any, within: str = "") -> Any:
@@ -227,6 +267,31 @@ def _accepted(payload: Mapping[str, Any]) -> Accepted:
     )
 
 
+def _inst_id(payload: Mapping[str, Any]) -> int:
+    inst_id = payload.get("id")
+    if not isinstance(inst_id, int) or isinstance(inst_id, bool):
+        raise Malformed("id: not an integer")
+    return inst_id
+
+
+def _inst_open(payload: Mapping[str, Any]) -> InstOpen:
+    return InstOpen(
+        _inst_id(payload),
+        _lines(payload, "prefix"),
+        _lines(payload, "selection"),
+        _lines(payload, "suffix"),
+        _text(payload, "filename"),
+        _text(payload, "cwd"),
+    )
+
+
+def _inst_ask(payload: Mapping[str, Any]) -> InstAsk:
+    instruction = _text(payload, "instruction")
+    if not instruction:
+        raise Malformed("instruction: empty")
+    return InstAsk(_inst_id(payload), instruction)
+
+
 _PARSERS: dict[str, Callable[[Mapping[str, Any]], Event]] = {
     "keystroke": _keystroke,
     "trigger": _trigger,
@@ -238,6 +303,10 @@ _PARSERS: dict[str, Callable[[Mapping[str, Any]], Event]] = {
     "shown": _shown,
     "enabled": _enabled,
     "accepted": _accepted,
+    "inst_open": _inst_open,
+    "inst_ask": _inst_ask,
+    "inst_rerun": lambda payload: InstRerun(_inst_id(payload)),
+    "inst_close": lambda payload: InstClose(_inst_id(payload)),
 }
 
 

@@ -17,11 +17,12 @@ from typing import TYPE_CHECKING, Any
 import pynvim
 
 from .config import Config, Problem, parse_config
-from .messages import Accepted, Shown, parse_event
+from .messages import Accepted, InstAsk, InstClose, InstOpen, InstRerun, Shown, parse_event
 from .nvim_adapter import NvimEditor
 
 if TYPE_CHECKING:
     from .engine import Engine
+    from .instruct import Instructions
     from .request_builder import RequestShaping
     from .stats_keeper import StatsKeeper
 
@@ -57,6 +58,7 @@ class LlamaPlugin:
     def __init__(self, nvim: pynvim.Nvim) -> None:
         self._nvim = nvim
         self._engine: Engine | None = None
+        self._instruct: Instructions | None = None
         self._started = False
         self._reported_internal_error = False
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -118,11 +120,14 @@ class LlamaPlugin:
 
     def _build(self, config: Config, problems: list[Problem], *, enabled: bool) -> list[str]:
         """A new engine and the Lua half set up for ``config``; the messages to show."""
-        from .session import build_engine, set_up_lua
+        from .session import build_engine, build_instructions, set_up_lua
 
         self._engine, messages = build_engine(
             self._editor, config, problems, state_dir=self._state_dir, shaping=self.request_shaping
         )
+        if self._instruct is not None:  # :LlamaReload: the old instructions end
+            self._spawn(self._instruct.close())
+        self._instruct = build_instructions(self._nvim, config, self._engine, self._state_dir)
         return messages + set_up_lua(self._nvim, config, enabled)
 
     def _spawn(self, coro: Coroutine[Any, Any, Any]) -> None:
@@ -142,7 +147,9 @@ class LlamaPlugin:
             event = parse_event(kind, payload, lambda why: engine.log.write("rejected", why=why))
             if isinstance(event, Shown | Accepted) and self._stats is not None:
                 self._stats.record(event)
-            if event is not None and not isinstance(event, Accepted):
+            if isinstance(event, InstOpen | InstAsk | InstRerun | InstClose) and self._instruct:
+                self._instruct.handle(event)
+            elif event is not None and not isinstance(event, Accepted):
                 engine.handle(event)
         except Exception as err:  # a bug must not become a traceback per keystroke
             engine.log.write("internal_error", kind=kind, error=repr(err))

@@ -12,11 +12,14 @@ from collections.abc import Callable
 from typing import Any
 
 from .backends import Wire
+from .chat_client import ChatClient
 from .client import InfillClient, server_root
 from .config import KEYMAP_OPTIONS, Config, Problem
 from .debuglog import DebugLog
 from .engine import Engine
+from .instruct import Instructions, NvimInstructView
 from .nvim_adapter import NvimEditor
+from .protocol import ExtraChunk
 from .request_builder import RequestShaping, shaping_for
 from .ring import chunk_lines
 from .slot_lease import SlotLease, lease_dir
@@ -42,8 +45,24 @@ def lua_options(config: Config, enabled: bool) -> dict[str, Any]:
         ring_chunk_lines=chunk_lines(config.ring_chunk_size),
         ring_scope=config.ring_scope,
         hide_during_completion=config.hide_during_completion,
+        inst=inst_options(config),
     )
     return options
+
+
+def inst_options(config: Config) -> dict[str, Any]:
+    """What the Lua half of instruction editing needs (lua/llama_nvim/instruct.lua)."""
+    return {
+        "endpoint": config.endpoint_inst,
+        "model": config.model_inst,
+        "n_prefix": config.n_prefix,
+        "n_suffix": config.n_suffix,
+        "keymap_trigger": config.keymap_inst_trigger,
+        "keymap_accept": config.keymap_inst_accept,
+        "keymap_cancel": config.keymap_inst_cancel,
+        "keymap_rerun": config.keymap_inst_rerun,
+        "keymap_continue": config.keymap_inst_continue,
+    }
 
 
 def _client(config: Config, messages: list[str]) -> InfillClient:
@@ -86,6 +105,39 @@ def build_engine(
     # The cache layout and priming are for /infill; other kinds get plain requests.
     shaping = shaping or shaping_for(client.wire)
     return Engine(config, editor, client, log=log, shaping=shaping, lease=lease), messages
+
+
+def build_instructions(nvim: Any, config: Config, engine: Engine, state_dir: str) -> Instructions:
+    """Instruction editing for ``config``: its own client, the engine's ring for extra context."""
+    client = ChatClient(
+        config.endpoint_inst,
+        api_key=config.api_key,
+        timeout_s=config.timeout_ms / 1000,
+        ca_bundle=config.ca_bundle,
+    )
+    # The same lease folder as the engine's when both talk to one server, so
+    # an instruction never takes the slot this or another editor leased.
+    directory = lease_dir(state_dir, client.root) if state_dir else ""
+
+    def lease() -> SlotLease | None:
+        return SlotLease(directory) if directory else None
+
+    def extra(filename: str, cwd: str) -> list[ExtraChunk]:
+        return engine.builder.extra(engine.projects.project_for(filename, cwd), None)
+
+    def secret(filename: str, cwd: str) -> bool:
+        return engine.privacy.secret(filename, engine.projects.project_for(filename, cwd))
+
+    view = NvimInstructView(nvim)
+    return Instructions(
+        client,
+        view,
+        model=config.model_inst,
+        extra=extra,
+        lease=lease,
+        secret=secret,
+        log=engine.log,
+    )
 
 
 def set_up_lua(nvim: Any, config: Config, enabled: bool) -> list[str]:

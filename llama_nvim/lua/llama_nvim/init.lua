@@ -13,12 +13,14 @@
 -- keys (mappings and their fallbacks), status (statusline, messages), rpc (to
 -- the Python host), types (every message, both ways), health (:checkhealth),
 -- events (state and User autocommands), menus (completion menus), plugs
--- (<Plug> mappings, LlamaIsHintShown()).
+-- (<Plug> mappings, LlamaIsHintShown()), instruct and instruct_view
+-- (:LlamaInstruct, instruction editing on a selection).
 
 local api = vim.api
 local context = require('llama_nvim.context')
 local events = require('llama_nvim.events')
 local hint = require('llama_nvim.hint')
+local instruct = require('llama_nvim.instruct')
 local keys = require('llama_nvim.keys')
 local menus = require('llama_nvim.menus')
 local plugs = require('llama_nvim.plugs')
@@ -225,6 +227,7 @@ function M.setup(chan, opts)
   events.reset()
   vim.g.llama_nvim_state = events.state()
   llama_vim.map_debug_key(opts.keymap_debug_toggle)
+  instruct.setup(opts.inst)
   if opts.enabled then
     M.enable()
     -- The file Neovim was started on was entered before we existed.

@@ -7,6 +7,11 @@ local M = {}
 local GROUPS = {
   LlamaNvimHint = 'llama_hl_fim_hint',
   LlamaNvimInfo = 'llama_hl_fim_info',
+  LlamaNvimInstSrc = 'llama_hl_inst_src',
+  LlamaNvimInstProc = 'llama_hl_inst_virt_proc',
+  LlamaNvimInstGen = 'llama_hl_inst_virt_gen',
+  LlamaNvimInstReady = 'llama_hl_inst_virt_ready',
+  LlamaNvimInstInfo = 'llama_hl_inst_info',
 }
 
 ---True when the user (or a colour scheme) gave the group a look or a link.

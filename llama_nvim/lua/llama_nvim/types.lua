@@ -3,8 +3,9 @@
 -- Lua -> Python: one rpcnotify(chan, 'llama_nvim_event', kind, payload) per
 -- event, never waited on. Python -> Lua: nvim_exec_lua calls of the public
 -- functions (setup, show, message, enable, disable, is_enabled, request_started,
--- request_done, answer). This file only describes the shapes, for readers and
--- language servers; the Python host checks what it receives (messages.py).
+-- request_done, answer) and of require('llama_nvim.instruct').update. This
+-- file only describes the shapes, for readers and language servers; the
+-- Python host checks what it receives (messages.py).
 
 ---Lines of text sent as one string: one msgpack string decodes far faster in
 ---the Python host than hundreds of small ones.
@@ -73,8 +74,59 @@
 ---@field chars integer characters inserted (a line break counts one)
 ---@field continued boolean the suggestion was what an earlier partial accept left
 
+---Kind 'inst_open': lines were selected for an instruction (Python warms the
+---server's cache while the user types it).
+---@class llama_nvim.InstOpenEvent
+---@field id integer numbers the instructions of this editor; later events name it
+---@field prefix llama_nvim.Lines up to n_prefix lines above the selection
+---@field selection llama_nvim.Lines the selected lines
+---@field suffix llama_nvim.Lines up to n_suffix lines below the selection
+---@field filename string
+---@field cwd string
+
+---Kind 'inst_ask': an instruction (the first, or a follow-up to the answer).
+---@class llama_nvim.InstAskEvent
+---@field id integer
+---@field instruction string
+
+---Kinds 'inst_rerun' (ask the last instruction again) and 'inst_close'
+---(accepted, cancelled or dropped).
+---@class llama_nvim.InstIdEvent
+---@field id integer
+
 ---@alias llama_nvim.EventKind 'keystroke'|'trigger'|'cycle'|'chunk'|'enter'|'cancel'|'leave'|'shown'
----|'enabled'|'accepted'
+---|'enabled'|'accepted'|'inst_open'|'inst_ask'|'inst_rerun'|'inst_close'
+
+---An instruction's state from Python (instruct.py), require('llama_nvim.instruct').update(id, state).
+---@class llama_nvim.InstState
+---@field status 'proc'|'gen'|'ready'|'error'
+---@field text string|nil the answer so far ('gen') or whole ('ready')
+---@field n_gen integer|nil pieces streamed so far (about one token each)
+---@field error string|nil the message to show ('error')
+
+---A pending instruction, as instruct.lua keeps it.
+---@class llama_nvim.Instruction
+---@field id integer
+---@field buf integer
+---@field mark integer extmark of the selection (follows edits elsewhere)
+---@field virt integer|nil extmark of the virtual lines
+---@field original string[] the selected lines, to notice edits inside them
+---@field status 'input'|'proc'|'gen'|'ready'
+---@field instruction string|nil
+---@field text string|nil
+---@field n_gen integer|nil
+
+---Instruction editing's options (session.py's inst_options).
+---@class llama_nvim.InstOptions
+---@field endpoint string endpoint_inst
+---@field model string model_inst
+---@field n_prefix integer
+---@field n_suffix integer
+---@field keymap_trigger string visual mode
+---@field keymap_accept string
+---@field keymap_cancel string
+---@field keymap_rerun string
+---@field keymap_continue string
 
 ---A suggestion to draw (Python's RenderPlan.to_lua), anchored at the editor
 ---state of its request; drawn only if the editor is still exactly there.
@@ -132,6 +184,7 @@
 ---@field ring_chunk_lines integer lines per chunk the editor gathers
 ---@field ring_scope integer
 ---@field hide_during_completion boolean
+---@field inst llama_nvim.InstOptions instruction editing
 
 ---One line of :checkhealth from the Python host (LlamaNvimHealth()).
 ---@class llama_nvim.HealthItem
