@@ -279,22 +279,13 @@ def _inst_server(health: InstHealth, endpoint: str) -> str:
     return f"ok, {kind}{served}"
 
 
-def _inst_down(health: InstHealth) -> str:
-    """How a failed probe begins: the server is not there, or answered wrong."""
-    if health.problem is None:
-        return ""
-    if health.problem.kind in (Kind.UNREACHABLE, Kind.TIMEOUT, Kind.TLS):
-        return "NOT reachable: "
-    return "NOT usable: "
-
-
 def _inst_model(model: str) -> str:
     return f"{model} (model_inst)" if model else "not set (model_inst): the server's own"
 
 
 def inst_report(health: InstHealth, *, endpoint: str, model: str, pending: int) -> list[str]:
     """The lines :LlamaStatus prints about instruction editing."""
-    down = _inst_down(health)
+    down = "NOT ok: " if health.problem is not None else ""
     return [
         f"  inst endpoint: {endpoint}",
         f"  inst server:   {down}{_inst_server(health, endpoint)}",
@@ -326,8 +317,9 @@ def inst_items(health: InstHealth, config: Config) -> list[HealthItem]:
     endpoint = config.endpoint_inst
     items: list[HealthItem] = [("start", "llama.nvim: instruction editing (:LlamaInstruct)")]
     if health.problem is not None:
-        text = f"endpoint_inst {endpoint} {_inst_down(health)}{_inst_server(health, endpoint)}"
-        items.append(("error", text))
+        # A warning: instruction editing is optional, suggestions work without it.
+        text = f"endpoint_inst {endpoint}: {_inst_server(health, endpoint)}"
+        items.append(("warn", f"{text}; :LlamaInstruct fails until it answers"))
     else:
         items.append(("ok", f"endpoint_inst {endpoint}: {_inst_server(health, endpoint)}"))
     level = "ok" if config.model_inst else "info"

@@ -83,7 +83,7 @@ def test_status_lines_for_a_dead_endpoint_say_so_and_where() -> None:
     problem = ServerProblem(Kind.UNREACHABLE, "[Errno 111] Connection refused")
     lines = inst_report(InstHealth(problem=problem), endpoint=ENDPOINT, model="m", pending=0)
     assert lines[1] == (
-        "  inst server:   NOT reachable: server not reachable at "
+        "  inst server:   NOT ok: server not reachable at "
         "http://127.0.0.1:8012/v1/models ([Errno 111] Connection refused)"
     )
     assert lines[2:] == ["  inst model:    m (model_inst)", "  inst pending:  0 instructions"]
@@ -93,7 +93,7 @@ def test_status_lines_for_a_wrong_endpoint_name_the_option() -> None:
     problem = ServerProblem(Kind.NOT_FOUND, "HTTP 404")
     lines = inst_report(InstHealth(problem=problem), endpoint=ENDPOINT, model="", pending=0)
     assert lines[1] == (
-        "  inst server:   NOT usable: HTTP 404 from http://127.0.0.1:8012/v1/models: "
+        "  inst server:   NOT ok: HTTP 404 from http://127.0.0.1:8012/v1/models: "
         "is g:llama_config.endpoint_inst a chat completions URL?"
     )
 
@@ -112,10 +112,13 @@ def test_checkhealth_section_for_an_openai_compatible_server() -> None:
     ]
 
 
-def test_checkhealth_section_for_a_dead_endpoint_is_an_error() -> None:
+def test_checkhealth_section_for_a_dead_endpoint_is_a_warning() -> None:
     config = Config(endpoint_inst=ENDPOINT)
     health = check_inst_now(config, transport=httpx.MockTransport(refused))
     _start, endpoint, model = inst_items(health, config)
-    assert endpoint[0] == "error"
-    assert endpoint[1].startswith(f"endpoint_inst {ENDPOINT} NOT reachable: server not reachable")
+    assert endpoint[0] == "warn"
+    assert endpoint[1].startswith(
+        f"endpoint_inst {ENDPOINT}: server not reachable at http://127.0.0.1:8012/v1/models ("
+    )
+    assert endpoint[1].endswith("; :LlamaInstruct fails until it answers")
     assert model == ("info", "model: not set (model_inst): the server's own")
