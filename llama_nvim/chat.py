@@ -8,7 +8,9 @@ what changes least first (the instructions, then the ring's extra context of
 the project, then the text around the selection and the selection itself),
 then the user's instruction. The warm-up sends the system message and an empty
 instruction, so the real request reuses all of it; a follow-up appends to the
-conversation, so it reuses everything before.
+conversation, so it reuses everything before. llama-server's own fields (slot,
+cache, samplers, the warm-up's n_predict 0) go only to llama-server: a strict
+OpenAI-compatible server (vLLM) answers HTTP 400 to a field it does not know.
 """
 
 from __future__ import annotations
@@ -97,23 +99,31 @@ class Conversation:
         return bool(self.turns)
 
 
-def _common(messages: Sequence[Message], model: str, id_slot: int) -> dict[str, Any]:
-    body: dict[str, Any] = {"messages": list(messages), "id_slot": id_slot, "cache_prompt": True}
+def _common(
+    messages: Sequence[Message], model: str, id_slot: int, llama_server: bool
+) -> dict[str, Any]:
+    body: dict[str, Any] = {"messages": list(messages)}
+    if llama_server:  # llama-server's own fields: a strict server rejects them (HTTP 400)
+        body.update(id_slot=id_slot, cache_prompt=True)
     if model:
         body["model"] = model
     return body
 
 
-def stream_body(messages: Sequence[Message], *, model: str, id_slot: int) -> dict[str, Any]:
-    """The streamed request of an instruction."""
-    body = _common(messages, model, id_slot)
-    body.update(stream=True, temperature=0.1, min_p=0.1, samplers=["min_p", "temperature"])
+def stream_body(
+    messages: Sequence[Message], *, model: str, id_slot: int, llama_server: bool = True
+) -> dict[str, Any]:
+    """The streamed request of an instruction (OpenAI's fields only unless ``llama_server``)."""
+    body = _common(messages, model, id_slot, llama_server)
+    body.update(stream=True, temperature=0.1)
+    if llama_server:
+        body.update(min_p=0.1, samplers=["min_p", "temperature"])
     return body
 
 
 def warm_up_body(messages: Sequence[Message], *, model: str, id_slot: int) -> dict[str, Any]:
-    """A request that only fills the server's cache: nothing is generated."""
-    body = _common(messages, model, id_slot)
+    """A request that only fills llama-server's cache: nothing is generated."""
+    body = _common(messages, model, id_slot, llama_server=True)
     body.update(stream=False, n_predict=0, samplers=[])
     return body
 

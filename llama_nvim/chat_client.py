@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import ssl
 from collections.abc import AsyncGenerator, Mapping
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -25,6 +26,8 @@ from .protocol import StreamError
 MAX_ANSWER_BYTES = 4 << 20
 # Between two pieces of a reply; the first may wait for a long prompt.
 READ_TIMEOUT_S = 120.0
+# The probes (/props, the model list) answer at once when the server is there.
+PROBE_TIMEOUT_S = 3.0
 
 
 def chat_root(endpoint: str) -> str:
@@ -38,6 +41,23 @@ def chat_root(endpoint: str) -> str:
     return urlunsplit((parts.scheme, parts.netloc, path, "", ""))
 
 
+def models_url(endpoint: str) -> str:
+    """The model list beside the chat endpoint: .../chat/completions -> .../models."""
+    parts = urlsplit(endpoint)
+    path = parts.path.rstrip("/")
+    if path.endswith("/chat/completions"):
+        path = path[: -len("/chat/completions")]
+    return urlunsplit((parts.scheme, parts.netloc, path + "/models", "", ""))
+
+
+@dataclass(frozen=True)
+class ChatServer:
+    """The kind of server behind the chat endpoint, asked once."""
+
+    llama_server: bool
+    total_slots: int = 0
+
+
 def _transport_problem(err: Exception) -> ServerProblem:
     if isinstance(err, httpx.ConnectError):
         if isinstance(err.__cause__, ssl.SSLError) or "SSL" in str(err):
@@ -49,7 +69,7 @@ def _transport_problem(err: Exception) -> ServerProblem:
 
 
 class ChatClient:
-    """Async client for an OpenAI-compatible /v1/chat/completions (and llama-server's /props)."""
+    """Async client for an OpenAI-compatible /v1/chat/completions, /v1/models (and /props)."""
 
     def __init__(
         self,
@@ -131,16 +151,49 @@ class ChatClient:
         if response.status_code != 200:
             raise self._redacted(_status_problem(response.status_code, response.content[:4096]))
 
-    async def total_slots(self) -> int:
-        """The server's slot count from /props; 0 if it does not tell."""
+    async def server(self) -> ChatServer | None:
+        """What /props at the server's root tells; None if no answer came (ask again later).
+
+        Only llama-server answers /props with its settings: another server
+        (vLLM, LM Studio, Ollama) gets OpenAI's fields only and no warm-up.
+        """
         try:
             async with self._http() as http:
-                response = await http.get(self.root + "/props")
-            data = response.json() if response.status_code == 200 else {}
-        except (httpx.HTTPError, httpx.InvalidURL, ValueError):
-            return 0
-        slots = data.get("total_slots") if isinstance(data, dict) else None
-        return slots if isinstance(slots, int) and not isinstance(slots, bool) else 0
+                response = await http.get(self.root + "/props", timeout=PROBE_TIMEOUT_S)
+        except (httpx.HTTPError, httpx.InvalidURL):
+            return None
+        try:
+            data = response.json() if response.status_code == 200 else None
+        except ValueError:
+            data = None
+        if not isinstance(data, dict) or "default_generation_settings" not in data:
+            return ChatServer(llama_server=False)
+        slots = data.get("total_slots")
+        if not isinstance(slots, int) or isinstance(slots, bool):
+            slots = 0
+        return ChatServer(llama_server=True, total_slots=slots)
+
+    async def models(self) -> list[str]:
+        """The model ids the server lists (OpenAI's /v1/models, llama-server's too).
+
+        A cheap probe that every OpenAI-compatible server answers.
+        """
+        try:
+            async with self._http() as http:
+                response = await http.get(models_url(self.endpoint), timeout=PROBE_TIMEOUT_S)
+        except (httpx.HTTPError, httpx.InvalidURL) as err:
+            raise self._redacted(_transport_problem(err)) from None
+        if response.status_code != 200:
+            raise self._redacted(_status_problem(response.status_code, response.content[:4096]))
+        try:
+            data = response.json()
+        except ValueError:
+            raise ServerProblem(Kind.BAD_RESPONSE, "/models reply is not valid JSON") from None
+        entries = data.get("data") if isinstance(data, dict) else None
+        if not isinstance(entries, list):
+            return []
+        ids = (e.get("id") for e in entries if isinstance(e, dict))
+        return [i for i in ids if isinstance(i, str)]
 
 
 def _whole_reply(raw: bytes) -> str:

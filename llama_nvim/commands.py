@@ -6,12 +6,34 @@ from typing import Any
 
 from .config import parse_config
 from .engine import Engine
-from .health import check, check_now, config_items, report, server_items
+from .health import (
+    check,
+    check_inst,
+    check_inst_now,
+    check_now,
+    config_items,
+    inst_items,
+    inst_report,
+    report,
+    server_items,
+)
+from .instruct import Instructions
 
 
-async def report_status(nvim: Any, engine: Engine) -> None:
-    """:LlamaStatus: endpoint, server health, model, n_ctx, FIM support, counters, pacing."""
+async def report_status(nvim: Any, engine: Engine, instructions: Instructions | None) -> None:
+    """:LlamaStatus: endpoint, server health, model, n_ctx, FIM support, counters, pacing.
+
+    Then instruction editing's endpoint, whether it answers, model and pending instructions.
+    """
     lines = await _status_lines(engine)
+    if instructions is not None:
+        client = instructions.client
+        lines += inst_report(
+            await check_inst(client),
+            endpoint=client.endpoint,
+            model=instructions.model,
+            pending=len(instructions.pending),
+        )
     nvim.exec_lua("vim.api.nvim_echo({{table.concat(..., '\\n')}}, true, {})", lines, async_=True)
 
 
@@ -62,4 +84,5 @@ def health_items(llama_config: Any) -> list[list[str]]:
     """:checkhealth llama_nvim's server and config sections, as (kind, text) pairs."""
     config, problems = parse_config(llama_config)
     items = server_items(check_now(config), config.endpoint) + config_items(config, problems)
+    items += inst_items(check_inst_now(config), config)
     return [list(item) for item in items]

@@ -4,20 +4,26 @@ from __future__ import annotations
 
 import asyncio
 import ssl
+from collections.abc import Callable, Coroutine
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import Any, TypeVar
 
 import httpx
 
 from .backends import Wire
+from .chat_client import ChatClient, models_url
 from .client import InfillClient
 from .config import Config, Problem
+from .instruct import failure_text
 from .privacy import DEFAULT_EXCLUDE_DIRS, DEFAULT_EXCLUDE_GLOBS
 from .problems import Kind, ServerProblem
 from .protocol import ServerProps
 
 # :checkhealth waits for the answer, so each request is kept short.
 CHECKHEALTH_TIMEOUT_S = 3.0
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -160,6 +166,11 @@ def check_now(config: Config, *, transport: httpx.AsyncBaseTransport | None = No
         finally:
             await client.aclose()
 
+    return _run_alone(ask)
+
+
+def _run_alone(ask: Callable[[], Coroutine[Any, Any, T]]) -> T:
+    """``ask()`` run to its end on a private loop in a worker thread (see check_now)."""
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="llama-health") as pool:
         return pool.submit(lambda: asyncio.run(ask())).result()
 
@@ -230,4 +241,87 @@ def config_items(config: Config, problems: list[Problem]) -> list[HealthItem]:
     items.append(("ok", f"every file under: {folders}"))
     if config.disabled_filetypes:
         items.append(("ok", f"filetypes: {', '.join(config.disabled_filetypes)}"))
+    return items
+
+
+# -- instruction editing (endpoint_inst) -------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class InstHealth:
+    """What the chat server of instruction editing said when asked."""
+
+    models: tuple[str, ...] = ()  # what its model list names
+    problem: ServerProblem | None = None
+    llama_server: bool | None = None  # None: not known (it did not answer)
+
+
+async def check_inst(client: ChatClient) -> InstHealth:
+    """Ask the model list (every OpenAI-compatible server has one), then /props for the kind."""
+    try:
+        models = await client.models()
+    except ServerProblem as problem:
+        return InstHealth(problem=problem)
+    server = await client.server()
+    return InstHealth(tuple(models), llama_server=server.llama_server if server else None)
+
+
+def _inst_server(health: InstHealth, endpoint: str) -> str:
+    if health.problem is not None:
+        return failure_text(health.problem, models_url(endpoint))
+    if health.llama_server is None:
+        kind = "kind unknown (/props did not answer)"
+    elif health.llama_server:
+        kind = "llama-server"
+    else:
+        kind = "OpenAI-compatible, not llama-server: OpenAI's fields only, no warm-up"
+    served = f"; serves {', '.join(health.models[:3])}" if health.models else ""
+    return f"ok, {kind}{served}"
+
+
+def _inst_model(model: str) -> str:
+    return f"{model} (model_inst)" if model else "not set (model_inst): the server's own"
+
+
+def inst_report(health: InstHealth, *, endpoint: str, model: str, pending: int) -> list[str]:
+    """The lines :LlamaStatus prints about instruction editing."""
+    down = "NOT ok: " if health.problem is not None else ""
+    return [
+        f"  inst endpoint: {endpoint}",
+        f"  inst server:   {down}{_inst_server(health, endpoint)}",
+        f"  inst model:    {_inst_model(model)}",
+        f"  inst pending:  {pending} instruction{'' if pending == 1 else 's'}",
+    ]
+
+
+def check_inst_now(
+    config: Config, *, transport: httpx.AsyncBaseTransport | None = None
+) -> InstHealth:
+    """``check_inst`` from synchronous code (:checkhealth), as check_now does ``check``."""
+
+    async def ask() -> InstHealth:
+        client = ChatClient(
+            config.endpoint_inst,
+            api_key=config.api_key,
+            timeout_s=min(config.timeout_ms / 1000, CHECKHEALTH_TIMEOUT_S),
+            ca_bundle=config.ca_bundle,
+            transport=transport,
+        )
+        return await check_inst(client)
+
+    return _run_alone(ask)
+
+
+def inst_items(health: InstHealth, config: Config) -> list[HealthItem]:
+    """The instruction-editing section of :checkhealth."""
+    endpoint = config.endpoint_inst
+    items: list[HealthItem] = [("start", "llama.nvim: instruction editing (:LlamaInstruct)")]
+    if health.problem is not None:
+        # A warning: instruction editing is optional, suggestions work without it.
+        text = f"endpoint_inst {endpoint}: {_inst_server(health, endpoint)}"
+        items.append(("warn", f"{text}; :LlamaInstruct fails until it answers"))
+    else:
+        items.append(("ok", f"endpoint_inst {endpoint}: {_inst_server(health, endpoint)}"))
+    level = "ok" if config.model_inst else "info"
+    items.append((level, f"model: {_inst_model(config.model_inst)}"))
     return items

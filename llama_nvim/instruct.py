@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from .chat import Conversation, EditContext, stream_body, system_message, warm_up_body
-from .chat_client import ChatClient
+from .chat_client import ChatClient, ChatServer
 from .debuglog import DebugLog
 from .messages import InstAsk, InstClose, InstEvent, InstOpen
 from .problems import Kind, ServerProblem
@@ -52,21 +52,26 @@ class NvimInstructView:
         )
 
 
-def describe_failure(problem: ServerProblem, endpoint: str) -> str:
-    """One line for the user: what went wrong with an instruction."""
+def failure_text(problem: ServerProblem, url: str) -> str:
+    """What went wrong asking ``url`` (the chat endpoint, or its model list), for the user."""
     detail = f" ({problem.detail})" if problem.detail else ""
     kind = problem.kind
     if kind is Kind.UNREACHABLE:
-        what = f"server not reachable at {endpoint}{detail}"
-    elif kind is Kind.UNAUTHORIZED:
-        what = "API key rejected (HTTP 401): set g:llama_config.api_key"
-    elif kind is Kind.NOT_FOUND:
-        what = f"HTTP 404 from {endpoint}: is g:llama_config.endpoint_inst a chat completions URL?"
-    elif kind is Kind.TIMEOUT:
-        what = f"server too slow to answer{detail}"
-    else:
-        what = f"the server failed{detail}"
-    return f"llama.nvim: instruction failed: {what}"
+        return f"server not reachable at {url}{detail}"
+    if kind is Kind.UNAUTHORIZED:
+        return "API key rejected (HTTP 401): set g:llama_config.api_key"
+    if kind is Kind.NOT_FOUND:
+        return f"HTTP 404 from {url}: is g:llama_config.endpoint_inst a chat completions URL?"
+    if kind is Kind.TIMEOUT:
+        return f"server too slow to answer{detail}"
+    if kind is Kind.TLS:
+        return f"TLS failed{detail}: see g:llama_config.ca_bundle"
+    return f"the server failed{detail}"
+
+
+def describe_failure(problem: ServerProblem, endpoint: str) -> str:
+    """One line for the user: what went wrong with an instruction."""
+    return f"llama.nvim: instruction failed: {failure_text(problem, endpoint)}"
 
 
 class Preview:
@@ -139,15 +144,15 @@ class Instructions:
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.client = client
+        self.model = model
         self._view = view
-        self._model = model
         self._extra = extra
         self._lease = lease
         self._secret = secret
         self._log = log or DebugLog("", enabled=False)
         self._clock = clock
         self._pending: dict[int, Instruction] = {}
-        self._total_slots: int | None = None
+        self._server: ChatServer | None = None
 
     @property
     def pending(self) -> dict[int, Instruction]:
@@ -217,19 +222,29 @@ class Instructions:
     def _spawn(self, coro: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
         return asyncio.ensure_future(coro)
 
-    async def _slot(self, inst: Instruction) -> int:
+    async def _server_kind(self) -> ChatServer:
+        """llama-server or another kind, asked once (again while the server does not answer)."""
+        if self._server is None:
+            self._server = await self.client.server()
+            if self._server is not None:
+                self._log.write("inst_server", llama_server=self._server.llama_server)
+        # Unknown yet: OpenAI's fields only, which every kind accepts.
+        return self._server or ChatServer(llama_server=False)
+
+    def _slot(self, inst: Instruction, total_slots: int) -> int:
         """A server slot no other editor or instruction holds, or the server's choice."""
-        if self._total_slots is None:
-            self._total_slots = await self.client.total_slots()
-        lease = self._lease() if self._total_slots > 1 else None
-        slot = lease.acquire(self._total_slots) if lease is not None else None
+        lease = self._lease() if total_slots > 1 else None
+        slot = lease.acquire(total_slots) if lease is not None else None
         if lease is not None and slot is not None:
             inst.lease, inst.id_slot = lease, slot
         return inst.id_slot
 
     async def _warm_up(self, inst_id: int, inst: Instruction) -> None:
-        id_slot = await self._slot(inst)
-        body = warm_up_body(inst.conversation.warm_up(), model=self._model, id_slot=id_slot)
+        server = await self._server_kind()
+        if not server.llama_server:
+            return  # n_predict 0 and slots are llama-server's: nothing to warm elsewhere
+        id_slot = self._slot(inst, server.total_slots)
+        body = warm_up_body(inst.conversation.warm_up(), model=self.model, id_slot=id_slot)
         self._log.write("inst_warm_up", id=inst_id, id_slot=id_slot)
         try:
             await self.client.warm_up(body)
@@ -247,9 +262,15 @@ class Instructions:
                 with contextlib.suppress(asyncio.CancelledError):
                     await asyncio.wait([earlier])
         self._view.update(inst_id, {"status": "proc"})
-        body = stream_body(inst.conversation.messages, model=self._model, id_slot=inst.id_slot)
+        server = await self._server_kind()
+        body = stream_body(
+            inst.conversation.messages,
+            model=self.model,
+            id_slot=inst.id_slot,
+            llama_server=server.llama_server,
+        )
         self._log.write(
-            "inst_send", id=inst_id, id_slot=inst.id_slot, messages=len(body["messages"])
+            "inst_send", id=inst_id, id_slot=body.get("id_slot"), messages=len(body["messages"])
         )
         preview = Preview(lambda: self._view.update(inst_id, self._generating(inst)), self._clock)
         try:

@@ -207,7 +207,7 @@ class LlamaPlugin:
         if self._engine is not None:
             from .commands import report_status
 
-            self._spawn(report_status(self._nvim, self._engine))
+            self._spawn(report_status(self._nvim, self._engine, self._instruct))
 
     @pynvim.command("LlamaDebugToggle", sync=False)
     def debug_toggle(self) -> None:

@@ -62,6 +62,10 @@ def inst_options(config: Config) -> dict[str, Any]:
         "keymap_cancel": config.keymap_inst_cancel,
         "keymap_rerun": config.keymap_inst_rerun,
         "keymap_continue": config.keymap_inst_continue,
+        "keymap_defaults": {
+            f"keymap_{key}": getattr(Config(), f"keymap_inst_{key}")
+            for key in ("trigger", "accept", "cancel", "rerun", "continue")
+        },
     }
 
 

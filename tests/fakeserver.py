@@ -21,6 +21,15 @@ from typing import Any
 
 OPENSSL = "/usr/bin/openssl"
 
+# The request fields of OpenAI's chat completions API: a strict server (vLLM's
+# way) answers HTTP 400 to any other.
+OPENAI_CHAT_FIELDS = frozenset(
+    {"messages", "model", "stream", "stream_options", "temperature", "top_p", "n", "stop",
+     "max_tokens", "max_completion_tokens", "presence_penalty", "frequency_penalty",
+     "logit_bias", "logprobs", "top_logprobs", "user", "seed", "response_format", "tools",
+     "tool_choice", "parallel_tool_calls"}
+)  # fmt: skip
+
 
 @dataclass
 class Reply:
@@ -55,6 +64,14 @@ class Reply:
             for text, end in texts
         ]
         events[-1]["usage"] = {"prompt_tokens": 9, "completion_tokens": len(pieces)}
+        body = "".join(f"data: {json.dumps(e)}\n\n" for e in events) + "data: [DONE]\n\n"
+        return cls(body=body.encode(), content_type="text/event-stream", **kwargs)
+
+    @classmethod
+    def chat_stream(cls, pieces: list[str], **kwargs: Any) -> Reply:
+        """A streamed OpenAI /v1/chat/completions reply: content deltas, then [DONE]."""
+        deltas = [{"content": piece} for piece in pieces]
+        events = [{"choices": [{"index": 0, "delta": d, "finish_reason": None}]} for d in deltas]
         body = "".join(f"data: {json.dumps(e)}\n\n" for e in events) + "data: [DONE]\n\n"
         return cls(body=body.encode(), content_type="text/event-stream", **kwargs)
 
@@ -122,12 +139,15 @@ class FakeServer:
     ``port`` fixes the port (e.g. one a test reserved before the server was up);
     ``tls`` = (cert, key) makes it speak HTTPS. ``connections`` counts every TCP
     connection accepted, ``tls_failures`` the TLS handshakes that failed.
+    ``openai_only`` makes it a strict OpenAI-compatible server: no /props, and
+    HTTP 400 for a chat request with a field OpenAI's API does not have.
     """
 
     responder: Callable[[Received], Reply] = field(default=lambda _req: Reply.completion("x"))
     requests: list[Received] = field(default_factory=list)
     port: int = 0
     tls: tuple[Path, Path] | None = None
+    openai_only: bool = False
     connections: int = field(default=0, init=False)
     tls_failures: int = field(default=0, init=False)
 
@@ -214,6 +234,10 @@ class FakeServer:
     def _route(self, request: Received) -> Reply:
         if request.path == "/health":
             return Reply(body=b'{"status": "ok"}')
+        if self.openai_only:
+            strict = self._strict(request)
+            if strict is not None:
+                return strict
         if request.path == "/props":
             props = {"default_generation_settings": {"n_ctx": 2048}, "total_slots": 1,
                      "model_path": "fake.gguf", "build_info": "fake"}  # fmt: skip
@@ -224,6 +248,18 @@ class FakeServer:
         if request.path == "/v1/models":
             return Reply(body=b'{"object": "list", "data": [{"id": "fake.gguf"}]}')
         return self.responder(request)
+
+    @staticmethod
+    def _strict(request: Received) -> Reply | None:
+        """A strict server's refusal of ``request``, if it refuses it."""
+        if request.path == "/props":
+            return Reply.error(404, "Not Found", "not_found_error")
+        if request.path.endswith("/chat/completions"):
+            unknown = sorted(set(request.json()) - OPENAI_CHAT_FIELDS)
+            if unknown:
+                text = f"Extra inputs are not permitted: {', '.join(unknown)}"
+                return Reply.error(400, text, "BadRequestError")
+        return None
 
     @staticmethod
     def _read_request(conn: socket.socket, buffer: bytes) -> tuple[Received | None, bytes]:

@@ -35,10 +35,12 @@ def errors(report: list[str]) -> list[str]:
 def test_checkhealth_against_a_live_server_is_ok(
     make_editor: Callable[..., Editor], llama_server: LlamaServer
 ) -> None:
-    editor = make_editor({"endpoint": llama_server.infill_url})
+    chat = f"{llama_server.url}/v1/chat/completions"
+    editor = make_editor({"endpoint": llama_server.infill_url, "endpoint_inst": chat})
     report = checkhealth(editor)
     text = "\n".join(report)
     assert not errors(report), text
+    assert "WARNING" not in text.split("llama.nvim: instruction editing")[1], text
     for expected in [
         "OK Neovim 0.",
         "OK Python package: pynvim",
@@ -50,6 +52,7 @@ def test_checkhealth_against_a_live_server_is_ok(
         f"OK n_ctx: {llama_server.ctx}, slots: 1",
         "OK FIM supported",
         "OK g:llama_config: no problems",
+        f"OK endpoint_inst {chat}: ok, llama-server; serves {llama_server.model}",
     ]:
         assert expected in text, f"{expected!r} not in:\n{text}"
 

@@ -409,3 +409,89 @@ def test_a_secret_file_is_never_sent_for_an_instruction(
     editor.keys_handled()
     assert b"hunter2" not in proxy.sent()
     assert our_marks(editor) == 0
+
+
+def test_a_strict_openai_server_gets_no_llama_server_fields_and_the_edit_is_accepted(
+    make_editor: Callable[..., Editor],
+) -> None:
+    pieces = ["    size = ", "width * height\n", "    return size\n"]
+
+    def chat(request: Received) -> Reply:
+        if request.path == "/v1/chat/completions":
+            return Reply.chat_stream(pieces, dribble=0.01)
+        return Reply.completion("")
+
+    server = FakeServer(chat, openai_only=True)  # 400 for any field OpenAI's API has not
+    try:
+        editor = open_editor(make_editor, server.url)
+        editor.lua(f"_G.seen = {{}}; local v = {INST}.update; {INST}.update = "
+                   "function(id, s) _G.seen[#_G.seen + 1] = s.status; v(id, s) end")  # fmt: skip
+        before = editor.lines()
+        instruct(editor, 2, 4, "use one name")
+        wait_status(editor, "ready")
+        assert "gen" in editor.lua("return _G.seen"), "the preview was drawn while it streamed"
+        shown = virtual_lines(editor)
+        assert "    size = width * height" in shown
+        assert "    return size" in shown
+        (request,) = server.requests_to("/v1/chat/completions")  # no warm-up
+        body = request.json()
+        assert set(body) == {"messages", "stream", "temperature"}
+        assert body["messages"][1] == {"role": "user", "content": "INSTRUCTION: use one name"}
+        editor.type("2G<Tab>")
+        expected = [before[0], "    size = width * height", "    return size", *before[4:]]
+        wait_until(lambda: editor.lines() == expected, what="the selection replaced")
+        assert our_marks(editor) == 0
+        editor.type("u")
+        wait_until(lambda: editor.lines() == before, what="one undo to restore the selection")
+        assert_no_errors(editor)
+    finally:
+        server.close()
+
+
+def test_an_unknown_key_name_in_an_inst_keymap_is_named_and_the_default_works(
+    make_editor: Callable[..., Editor], proxy: AnswerRecordingProxy
+) -> None:
+    editor = open_editor(make_editor, proxy.url, keymap_inst_accept="<NoSuchKey>")
+    messages = editor.wait_messages("<NoSuchKey>")
+    assert messages.count("g:llama_config.keymap_inst_accept: unknown key name <NoSuchKey>") == 1
+    assert 'using the default "<Tab>"' in messages
+    before = editor.lines()
+    instruct(editor, 2, 3, "anything")
+    wait_status(editor, "ready")
+    (_, answer) = proxy.chat()[-1]
+    editor.type("<Tab>")
+    expected = before[:1] + replacement(streamed_content(answer)) + before[3:]
+    wait_until(lambda: editor.lines() == expected, what="the default <Tab> to accept")
+    assert_no_errors(editor)
+    report = "\n".join(checkhealth_lines(editor))
+    assert "WARNING g:llama_config.keymap_inst_accept: unknown key name <NoSuchKey>" in report
+
+
+def checkhealth_lines(editor: Editor) -> list[str]:
+    editor.nvim.command("checkhealth llama_nvim")
+    return list(editor.nvim.current.buffer[:])
+
+
+def test_status_reports_the_instruction_server_and_a_dead_one(
+    make_editor: Callable[..., Editor], chat_server: LlamaServer
+) -> None:
+    editor = open_editor(make_editor, chat_server.url, model_inst="tiny-chat")
+    editor.nvim.command("LlamaStatus")
+    report = editor.wait_messages("inst pending")
+    assert f"inst endpoint: {chat_server.url}/v1/chat/completions" in report
+    assert f"inst server:   ok, llama-server; serves {chat_server.model}" in report
+    assert "inst model:    tiny-chat (model_inst)" in report
+    assert "inst pending:  0 instructions" in report
+    instruct(editor, 2, 3, "anything")
+    wait_status(editor, "ready")
+    editor.nvim.command("LlamaStatus")
+    editor.wait_messages("inst pending:  1 instruction")
+
+    dead = f"http://127.0.0.1:{free_port()}/v1/chat/completions"
+    editor = make_editor({"endpoint": chat_server.infill_url, "endpoint_inst": dead})
+    editor.nvim.command("LlamaStatus")
+    report = editor.wait_messages("inst pending")
+    models = dead.replace("/chat/completions", "/models")
+    assert f"inst server:   NOT ok: server not reachable at {models}" in report
+    text = "\n".join(checkhealth_lines(editor))
+    assert f"WARNING endpoint_inst {dead}: server not reachable at {models}" in text

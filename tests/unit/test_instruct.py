@@ -29,21 +29,43 @@ def sse(*deltas: str) -> bytes:
     )
 
 
-class Server:
-    """A scripted chat server behind httpx's mock transport; records every request."""
+# The request fields of OpenAI's chat API that instruction editing may send.
+OPENAI_FIELDS = {"messages", "model", "stream", "temperature"}
 
-    def __init__(self, *, total_slots: int = 1, answer: bytes = sse("new ", "text")) -> None:
+
+class Server:
+    """A scripted chat server behind httpx's mock transport; records every request.
+
+    ``llama_server=False``: a strict OpenAI-compatible server (vLLM's way): no
+    /props, and HTTP 400 for a request with a field OpenAI's API has not.
+    """
+
+    def __init__(
+        self,
+        *,
+        total_slots: int = 1,
+        answer: bytes = sse("new ", "text"),
+        llama_server: bool = True,
+    ) -> None:
         self.requests: list[httpx.Request] = []
         self.total_slots = total_slots
+        self.llama_server = llama_server
         self.answer = answer
         self.status = 200
         self.hold: asyncio.Event | None = None
 
     async def __call__(self, request: httpx.Request) -> httpx.Response:
         self.requests.append(request)
+        if request.url.path == "/props" and self.llama_server:
+            settings = {"n_ctx": 4096}
+            props = {"default_generation_settings": settings, "total_slots": self.total_slots}
+            return httpx.Response(200, json=props)
         if request.url.path == "/props":
-            return httpx.Response(200, json={"total_slots": self.total_slots})
+            return httpx.Response(404, json={"detail": "Not Found"})
         body = json.loads(request.content)
+        unknown = set(body) - OPENAI_FIELDS
+        if not self.llama_server and unknown:
+            return httpx.Response(400, json={"error": {"message": f"unknown fields {unknown}"}})
         if not body["stream"]:
             return httpx.Response(200, json={"choices": [{"message": {"content": ""}}]})
         if self.hold is not None:
@@ -131,6 +153,43 @@ async def test_open_warms_up_then_the_instruction_streams_to_ready() -> None:
     assert view.statuses() == ["proc", "gen", "ready"]
     assert ready == {"status": "ready", "text": "new text", "n_gen": 2}
     assert instructions.pending[1].conversation.messages[-1]["content"] == "new text"
+
+
+@run
+async def test_a_strict_openai_server_gets_openai_fields_only_and_no_warm_up() -> None:
+    server = Server(llama_server=False)
+    instructions, view = make(server, model="coder")
+    instructions.handle(OPEN)
+    instructions.handle(InstAsk(1, "shorter"))
+    ready = await view.until("ready")
+    (stream,) = server.bodies()
+    assert set(stream) == OPENAI_FIELDS
+    assert stream["messages"][1] == {"role": "user", "content": "INSTRUCTION: shorter"}
+    assert ready["text"] == "new text"
+    instructions.handle(InstRerun(1))
+    await settle(instructions)
+    assert [r.url.path for r in server.requests].count("/props") == 1  # asked once
+
+
+@run
+async def test_llama_server_is_asked_about_again_until_it_answers() -> None:
+    server = Server()
+    down = [True]
+
+    async def flaky(request: httpx.Request) -> httpx.Response:
+        if down[0]:
+            raise httpx.ConnectError("connection refused", request=request)
+        return await server(request)
+
+    client = ChatClient(ENDPOINT, transport=httpx.MockTransport(flaky))
+    instructions = Instructions(client, View(), model="", extra=lambda f, c: [])
+    instructions.handle(OPEN)
+    await settle(instructions)
+    down[0] = False
+    instructions.handle(InstAsk(1, "shorter"))
+    await settle(instructions)
+    (stream,) = server.bodies()
+    assert stream["cache_prompt"] is True  # known to be llama-server once it answered
 
 
 @run

@@ -143,3 +143,11 @@ def test_delta_content_reads_streamed_and_whole_replies() -> None:
 )
 def test_chat_root_is_the_server_base(endpoint: str, root: str) -> None:
     assert chat_root(endpoint) == root
+
+
+def test_a_body_for_another_server_has_only_openai_fields() -> None:
+    messages = [user_message("x")]
+    body = stream_body(messages, model="m", id_slot=1, llama_server=False)
+    assert body == {"messages": messages, "model": "m", "stream": True, "temperature": 0.1}
+    llama = stream_body(messages, model="m", id_slot=1)
+    assert {"id_slot", "cache_prompt", "samplers", "min_p"} <= set(llama)

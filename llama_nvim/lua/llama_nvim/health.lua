@@ -133,7 +133,8 @@ local function check_started()
     return
   end
   health.ok('the plugin has started; suggestions ' .. (llama.is_enabled() and 'enabled' or 'disabled'))
-  local problems = require('llama_nvim.keys').problems()
+  local problems =
+    vim.list_extend(vim.deepcopy(require('llama_nvim.keys').problems()), require('llama_nvim.instruct').problems())
   for _, problem in ipairs(problems) do
     health.warn(problem)
   end

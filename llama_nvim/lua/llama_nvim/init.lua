@@ -227,7 +227,7 @@ function M.setup(chan, opts)
   events.reset()
   vim.g.llama_nvim_state = events.state()
   llama_vim.map_debug_key(opts.keymap_debug_toggle)
-  instruct.setup(opts.inst)
+  vim.list_extend(problems, instruct.setup(opts.inst))
   if opts.enabled then
     M.enable()
     -- The file Neovim was started on was entered before we existed.

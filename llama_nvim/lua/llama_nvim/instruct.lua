@@ -269,18 +269,30 @@ function M.pending()
   return out
 end
 
+---@type string[] what was wrong with the keys at the last setup (for :checkhealth)
+local last_problems = {}
+
 ---Sets up the command, the trigger key and the highlight groups (init.lua's setup).
 ---@param options llama_nvim.InstOptions
+---@return string[] problems one message per keymap option that names an unknown key
 function M.setup(options)
   for id in pairs(pending) do
     remove(id, false) -- set up again (:LlamaReload): Python forgot them
   end
   opts = options
+  last_problems = keys.validate(opts)
   view.define_highlights()
   api.nvim_create_user_command('LlamaInstruct', function(args)
     M.start(args.line1, args.line2)
   end, { range = '%', desc = 'llama.nvim: edit the lines with an instruction' })
   keys.map_trigger(opts.keymap_trigger, M.start)
+  return last_problems
+end
+
+---The key problems of the last setup.
+---@return string[]
+function M.problems()
+  return last_problems
 end
 
 return M

@@ -79,6 +79,32 @@ function M.unmap(buf)
   end
 end
 
+---Checks the keymap options of instruction editing (`keymap_trigger` ...,
+---g:llama_config's `keymap_inst_*`): a key name Neovim does not know is
+---replaced by the option's default, with one message naming the option.
+---@param options llama_nvim.InstOptions changed in place
+---@return string[] problems
+function M.validate(options)
+  local problems = {}
+  for _, name in ipairs({ 'trigger', 'accept', 'cancel', 'rerun', 'continue' }) do
+    local field = 'keymap_' .. name
+    local lhs = options[field] or ''
+    local bad = require('llama_nvim.keys').unknown_keys(lhs)
+    if #bad > 0 then
+      local default = (options.keymap_defaults or {})[field] or ''
+      problems[#problems + 1] = string.format(
+        'g:llama_config.keymap_inst_%s: unknown key name %s in %q; using the default %q',
+        name,
+        bad[1],
+        lhs,
+        default
+      )
+      options[field] = default
+    end
+  end
+  return problems
+end
+
 ---Maps the visual-mode trigger `lhs` to `start(first_line, last_line)`,
 ---replacing the key mapped before (:LlamaReload).
 ---@param lhs string|nil

@@ -97,7 +97,9 @@ local function trigger_action(lhs)
   return termcodes('<Cmd>lua require("llama_nvim").trigger()<CR>')
 end
 
--- Unknown <Key> names in a keymap option: nvim_replace_termcodes leaves them as text.
+---Unknown <Key> names in a keymap option: nvim_replace_termcodes leaves them as text.
+---@param lhs string
+---@return string[]
 local function unknown_keys(lhs)
   local bad = {}
   for name in lhs:gmatch('<[^<>]+>') do
@@ -107,6 +109,8 @@ local function unknown_keys(lhs)
   end
   return bad
 end
+
+M.unknown_keys = unknown_keys
 
 ---Maps every key the options name.
 ---@param opts llama_nvim.Options

@@ -127,6 +127,7 @@
 ---@field keymap_cancel string
 ---@field keymap_rerun string
 ---@field keymap_continue string
+---@field keymap_defaults table<string, string> each keymap_* field's default
 
 ---A suggestion to draw (Python's RenderPlan.to_lua), anchored at the editor
 ---state of its request; drawn only if the editor is still exactly there.
