@@ -287,10 +287,11 @@ def inst_report(health: InstHealth, *, endpoint: str, model: str, pending: int) 
     """The lines :LlamaStatus prints about instruction editing."""
     down = "NOT ok: " if health.problem is not None else ""
     return [
-        f"  inst endpoint: {endpoint}",
-        f"  inst server:   {down}{_inst_server(health, endpoint)}",
-        f"  inst model:    {_inst_model(model)}",
-        f"  inst pending:  {pending} instruction{'' if pending == 1 else 's'}",
+        "instruction editing (:LlamaInstruct)",
+        f"  endpoint:  {endpoint}",
+        f"  server:    {down}{_inst_server(health, endpoint)}",
+        f"  model:     {_inst_model(model)}",
+        f"  pending:   {pending} instruction{'' if pending == 1 else 's'}",
     ]
 
 

@@ -477,21 +477,24 @@ def test_status_reports_the_instruction_server_and_a_dead_one(
 ) -> None:
     editor = open_editor(make_editor, chat_server.url, model_inst="tiny-chat")
     editor.nvim.command("LlamaStatus")
-    report = editor.wait_messages("inst pending")
-    assert f"inst endpoint: {chat_server.url}/v1/chat/completions" in report
-    assert f"inst server:   ok, llama-server; serves {chat_server.model}" in report
-    assert "inst model:    tiny-chat (model_inst)" in report
-    assert "inst pending:  0 instructions" in report
+    report = editor.wait_messages("  pending:   ")
+    assert (
+        f"instruction editing (:LlamaInstruct)\n  endpoint:  {chat_server.url}/v1/chat/completions"
+        in report
+    )
+    assert f"  server:    ok, llama-server; serves {chat_server.model}" in report
+    assert "  model:     tiny-chat (model_inst)" in report
+    assert "  pending:   0 instructions" in report
     instruct(editor, 2, 3, "anything")
     wait_status(editor, "ready")
     editor.nvim.command("LlamaStatus")
-    editor.wait_messages("inst pending:  1 instruction")
+    editor.wait_messages("  pending:   1 instruction")
 
     dead = f"http://127.0.0.1:{free_port()}/v1/chat/completions"
     editor = make_editor({"endpoint": chat_server.infill_url, "endpoint_inst": dead})
     editor.nvim.command("LlamaStatus")
-    report = editor.wait_messages("inst pending")
+    report = editor.wait_messages("  pending:   ")
     models = dead.replace("/chat/completions", "/models")
-    assert f"inst server:   NOT ok: server not reachable at {models}" in report
+    assert f"  server:    NOT ok: server not reachable at {models}" in report
     text = "\n".join(checkhealth_lines(editor))
     assert f"WARNING endpoint_inst {dead}: server not reachable at {models}" in text

@@ -72,28 +72,29 @@ def test_status_lines_for_a_healthy_llama_server() -> None:
         InstHealth(("qwen-coder",), llama_server=True), endpoint=ENDPOINT, model="", pending=1
     )
     assert lines == [
-        f"  inst endpoint: {ENDPOINT}",
-        "  inst server:   ok, llama-server; serves qwen-coder",
-        "  inst model:    not set (model_inst): the server's own",
-        "  inst pending:  1 instruction",
+        "instruction editing (:LlamaInstruct)",
+        f"  endpoint:  {ENDPOINT}",
+        "  server:    ok, llama-server; serves qwen-coder",
+        "  model:     not set (model_inst): the server's own",
+        "  pending:   1 instruction",
     ]
 
 
 def test_status_lines_for_a_dead_endpoint_say_so_and_where() -> None:
     problem = ServerProblem(Kind.UNREACHABLE, "[Errno 111] Connection refused")
     lines = inst_report(InstHealth(problem=problem), endpoint=ENDPOINT, model="m", pending=0)
-    assert lines[1] == (
-        "  inst server:   NOT ok: server not reachable at "
+    assert lines[2] == (
+        "  server:    NOT ok: server not reachable at "
         "http://127.0.0.1:8012/v1/models ([Errno 111] Connection refused)"
     )
-    assert lines[2:] == ["  inst model:    m (model_inst)", "  inst pending:  0 instructions"]
+    assert lines[3:] == ["  model:     m (model_inst)", "  pending:   0 instructions"]
 
 
 def test_status_lines_for_a_wrong_endpoint_name_the_option() -> None:
     problem = ServerProblem(Kind.NOT_FOUND, "HTTP 404")
     lines = inst_report(InstHealth(problem=problem), endpoint=ENDPOINT, model="", pending=0)
-    assert lines[1] == (
-        "  inst server:   NOT ok: HTTP 404 from http://127.0.0.1:8012/v1/models: "
+    assert lines[2] == (
+        "  server:    NOT ok: HTTP 404 from http://127.0.0.1:8012/v1/models: "
         "is g:llama_config.endpoint_inst a chat completions URL?"
     )
 
