@@ -1,8 +1,10 @@
-"""HTTP edge: talks to llama-server over one persistent httpx connection.
+"""HTTP edge: talks to llama-server over a kept-alive connection (httpx on transport.py).
 
 Everything that can go wrong on the wire comes out as a ServerProblem, so the
 rest of the plugin never sees an httpx exception. Cancelling the awaiting task
-closes the connection, which makes llama-server drop the work.
+closes the connection, which makes llama-server drop the work of a streamed
+request; /infill requests are streamed only while the server is slow
+(streaming.py).
 """
 
 from __future__ import annotations
@@ -28,6 +30,8 @@ from .protocol import (
     parse_completion,
     parse_props,
 )
+from .streaming import StreamChoice
+from .transport import LeanTransport
 
 # A reply bigger than this is not a code suggestion; stop reading rather than
 # hold megabytes in the editor's host process.
@@ -90,64 +94,34 @@ class InfillClient:
         # No key, no header: an empty Bearer token confuses some proxies.
         if api_key:
             headers["Authorization"] = f"Bearer {api_key}"
-        # Certificates are always checked; a private CA can be named. Made once:
-        # building an SSL context is slow, and clients are replaced (below).
+        # Certificates are always checked; a private CA can be named.
         verify = ssl.create_default_context(cafile=ca_bundle or None)
-        self._transport = transport
-
-        def make() -> httpx.AsyncClient:
-            return httpx.AsyncClient(
-                headers=headers,
-                timeout=httpx.Timeout(timeout_s, connect=min(timeout_s, 2.0)),
-                transport=transport,
-                limits=httpx.Limits(max_keepalive_connections=2, keepalive_expiry=5.0),
-                # Requests go to the configured endpoint only: no proxies from
-                # the environment, no redirects elsewhere.
-                trust_env=False,
-                follow_redirects=False,
-                verify=verify,
-            )
-
-        self._make_http = make
-        self._http = make()
-        self._retired: set[asyncio.Task[None]] = set()
-        self._retiring: set[httpx.AsyncClient] = set()
-        self._users: dict[httpx.AsyncClient, int] = {}  # exchanges using each client
+        # The lean transport unless a test brings its own (transport.py).
+        self._transport = transport or LeanTransport(verify)
+        self._http = httpx.AsyncClient(
+            headers=headers,
+            timeout=httpx.Timeout(timeout_s, connect=min(timeout_s, 2.0)),
+            transport=self._transport,
+            # Requests go to the configured endpoint only: no proxies from
+            # the environment, no redirects elsewhere.
+            trust_env=False,
+            follow_redirects=False,
+        )
+        self.streaming = StreamChoice()
 
     async def aclose(self) -> None:
-        """Close the connection pool."""
-        if self._retired:
-            await asyncio.wait(self._retired)
+        """Close the kept-alive connections."""
         await self._http.aclose()
-
-    def _retire(self, http: httpx.AsyncClient) -> None:
-        """Replace the client after a cancelled exchange; close the old one once unused.
-
-        httpx can leave a connection half-closed in its pool when a request is
-        cancelled mid-flight; closing the whole old client, in a task of its
-        own that nothing cancels, closes every socket it held.
-        """
-        if self._transport is not None or http is not self._http:
-            return  # an injected transport is the test's to close
-        self._http = self._make_http()
-        self._retiring.add(http)
-
-    def _release(self, http: httpx.AsyncClient) -> None:
-        self._users[http] -= 1
-        if self._users[http]:
-            return
-        del self._users[http]
-        if http in self._retiring:
-            self._retiring.discard(http)
-            task = asyncio.ensure_future(http.aclose())
-            self._retired.add(task)
-            task.add_done_callback(self._retired.discard)
 
     async def infill(self, body: Mapping[str, Any]) -> Completion:
         """POST an /infill-shaped body (translated for the server kind) and parse the reply."""
-        data = await self._request(
-            "POST", self.endpoint, self.wire.translate(body), self.wire.decoder()
-        )
+        chosen = body
+        if self.wire.kind == "infill" and body.get("n_predict", 0) > 0:
+            chosen = {**body, "stream": self.streaming.stream}
+        with self.streaming.timing(chosen is not body):
+            data = await self._request(
+                "POST", self.endpoint, self.wire.translate(chosen), self.wire.decoder()
+            )
         try:
             return parse_completion(data)
         except ProtocolError as err:
@@ -205,10 +179,8 @@ class InfillClient:
         self, method: str, url: str, body: Mapping[str, Any] | None, decode: Decoder | None
     ) -> Any:
         content = None if body is None else json.dumps(body).encode("utf-8")
-        http = self._http
-        self._users[http] = self._users.get(http, 0) + 1
         try:
-            async with http.stream(method, url, content=content) as response:
+            async with self._http.stream(method, url, content=content) as response:
                 raw = bytearray()
                 async for piece in response.aiter_bytes():
                     raw += piece
@@ -217,9 +189,6 @@ class InfillClient:
                 status = response.status_code
                 content_type = response.headers.get("content-type", "")
                 streamed = content_type.startswith("text/event-stream")
-        except asyncio.CancelledError:
-            self._retire(http)
-            raise
         except httpx.ConnectError as err:
             if isinstance(err.__cause__, ssl.SSLError) or "SSL" in str(err):
                 raise ServerProblem(Kind.TLS, _short(err)) from None
@@ -229,8 +198,6 @@ class InfillClient:
             raise ServerProblem(kind, _short(err)) from None
         except (httpx.HTTPError, httpx.InvalidURL, ValueError) as err:
             raise ServerProblem(Kind.UNREACHABLE, _short(err)) from None
-        finally:
-            self._release(http)
         if status != 200:
             raise _status_problem(status, bytes(raw))
         try:

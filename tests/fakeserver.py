@@ -43,6 +43,11 @@ class Reply:
     content_type: str = "application/json"
     # Send the head and only this many bytes of the body, then close (-1: all of it).
     cut_after: int = -1
+    # Chunked transfer encoding (a chunk per server-sent event), as llama-server streams.
+    chunked: bool = False
+    # Close the connection after the answer without saying so (a kept-alive
+    # connection dropped by the server).
+    close_after: bool = False
     headers: dict[str, str] = field(default_factory=dict)
 
     @classmethod
@@ -54,6 +59,15 @@ class Reply:
             "tokens_cached": 8,
         }  # fmt: skip
         return cls(body=json.dumps(data).encode(), **kwargs)
+
+    @classmethod
+    def infill_stream(cls, pieces: list[str], **kwargs: Any) -> Reply:
+        """A streamed /infill reply as llama-server sends it: chunked events, the last with stop."""
+        events: list[dict[str, Any]] = [{"content": p, "stop": False} for p in pieces]
+        events.append({"content": "", "stop": True, **json.loads(cls.completion("").body)})
+        events[-1]["content"] = ""
+        body = "".join(f"data: {json.dumps(e)}\n\n" for e in events)
+        return cls(body=body.encode(), content_type="text/event-stream", chunked=True, **kwargs)
 
     @classmethod
     def openai_stream(cls, pieces: list[str], model: str = "fake.gguf", **kwargs: Any) -> Reply:
@@ -314,24 +328,37 @@ class FakeServer:
         if reply.close_without_answer:
             return False
         extra = "".join(f"{name}: {value}\r\n" for name, value in reply.headers.items())
+        framing = (
+            "Transfer-Encoding: chunked" if reply.chunked else f"Content-Length: {len(reply.body)}"
+        )
         head = (
             f"HTTP/1.1 {reply.status} X\r\nContent-Type: {reply.content_type}\r\n"
-            f"Content-Length: {len(reply.body)}\r\n{extra}\r\n"
+            f"{framing}\r\n{extra}\r\n"
         ).encode()
+        chunks = _chunks(reply.body) if reply.chunked else [reply.body]
+        body = b"".join(chunks)
         try:
             if reply.cut_after >= 0:
-                conn.sendall(head + reply.body[: reply.cut_after])
+                conn.sendall(head + body[: reply.cut_after])
                 request.ended = time.monotonic()
                 return False
             if reply.dribble:
                 conn.sendall(head)
-                for i in range(len(reply.body)):
+                for i in range(len(body)):
                     if not self._wait(conn, request, reply.dribble):
                         return False
-                    conn.sendall(reply.body[i : i + 1])
+                    conn.sendall(body[i : i + 1])
             else:
-                conn.sendall(head + reply.body)
+                conn.sendall(head + chunks[0])
+                for chunk in chunks[1:]:  # one send per chunk, as a streaming server does
+                    conn.sendall(chunk)
         except OSError:
             request.hung_up = True
             return False
-        return True
+        return not reply.close_after
+
+
+def _chunks(body: bytes) -> list[bytes]:
+    """``body`` in chunked encoding, a chunk per server-sent event, then the last chunk."""
+    events = [e + b"\n\n" for e in body.split(b"\n\n") if e] if body else []
+    return [b"%x\r\n%s\r\n" % (len(e), e) for e in events] + [b"0\r\n\r\n"]
