@@ -96,7 +96,8 @@ def build_infill_body(
         **sampling,
         # Streamed: llama-server notices a closed connection (and stops
         # computing) only while it streams; a cancelled non-streamed task runs
-        # to its end and delays the next request.
+        # to its end and delays the next request. The client asks a fast
+        # server for whole replies instead (streaming.py).
         "stream": True,
         "cache_prompt": True,
         "t_max_prompt_ms": config.t_max_prompt_ms,
