@@ -31,7 +31,7 @@ from .protocol import (
     parse_props,
 )
 from .streaming import StreamChoice
-from .transport import LeanTransport
+from .transport import LeanTransport, within
 
 # A reply bigger than this is not a code suggestion; stop reading rather than
 # hold megabytes in the editor's host process.
@@ -100,7 +100,9 @@ class InfillClient:
         self._transport = transport or LeanTransport(verify)
         self._http = httpx.AsyncClient(
             headers=headers,
-            timeout=httpx.Timeout(timeout_s, connect=min(timeout_s, 2.0)),
+            # Reads have no limit of their own: the deadline of the whole
+            # exchange (_request) comes first, and a limit costs each read.
+            timeout=httpx.Timeout(None, connect=min(timeout_s, 2.0)),
             transport=self._transport,
             # Requests go to the configured endpoint only: no proxies from
             # the environment, no redirects elsewhere.
@@ -161,11 +163,10 @@ class InfillClient:
     async def _request(
         self, method: str, url: str, body: Mapping[str, Any] | None, decode: Decoder | None = None
     ) -> Any:
-        # httpx's timeouts are per read; a server that dribbles one byte a
-        # second would never trip them, so the whole exchange has a deadline.
+        # The whole exchange has a deadline: a server that dribbles one byte
+        # a second would never trip a limit per read.
         try:
-            exchange = self._exchange(method, url, body, decode)
-            return await asyncio.wait_for(exchange, self._timeout_s)
+            return await within(self._exchange(method, url, body, decode), self._timeout_s)
         except asyncio.TimeoutError:
             raise ServerProblem(Kind.TIMEOUT, f"after {self._timeout_s:g} s") from None
         except ServerProblem as problem:

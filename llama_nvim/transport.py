@@ -58,20 +58,29 @@ class _Connection:
         self.writer.close()
 
 
+async def within(awaitable: Awaitable[T], seconds: float) -> T:
+    """``awaitable``'s result; asyncio.TimeoutError after ``seconds``.
+
+    asyncio.timeout where there is one: wait_for (before Python 3.12) makes a
+    task of ``awaitable``, a cost on every read.
+    """
+    if sys.version_info >= (3, 11):
+        async with asyncio.timeout(seconds):
+            return await awaitable
+    return await asyncio.wait_for(awaitable, seconds)
+
+
 async def _within(
     awaitable: Awaitable[T],
     seconds: float | None,
     timeout: type[httpx.TimeoutException],
     request: httpx.Request,
 ) -> T:
-    """``awaitable``'s result, or ``timeout`` raised after ``seconds``."""
+    """``awaitable``'s result, or ``timeout`` raised after ``seconds`` (None: no limit)."""
     if seconds is None:
         return await awaitable
     try:
-        if sys.version_info >= (3, 11):
-            async with asyncio.timeout(seconds):
-                return await awaitable
-        return await asyncio.wait_for(awaitable, seconds)
+        return await within(awaitable, seconds)
     except asyncio.TimeoutError:
         raise timeout(f"no answer within {seconds:g} s", request=request) from None
 
