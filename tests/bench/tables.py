@@ -59,6 +59,7 @@ def together_rows(
         "Σ prompt_n together",
         "together / alone",
         f"≤ {TOGETHER_LIMIT}",
+        "prompt_n / answered request alone / together",
         "requests (answered) alone / together",
         "visible % alone / together",
         "key→ghost p50 ms alone / together",
@@ -75,6 +76,8 @@ def together_rows(
                 f"{t.prompt_n:.0f}",
                 _cell(share, "{:.2f}"),
                 verdict(share, TOGETHER_LIMIT),
+                f"{_cell(ratio(a.prompt_n, a.answered), '{:.1f}')} / "
+                f"{_cell(ratio(t.prompt_n, t.answered), '{:.1f}')}",
                 f"{a.requests} ({a.answered}) / {t.requests} ({t.answered})",
                 f"{_cell(a.visible_pct, '{:.1f}')} / {_cell(t.visible_pct, '{:.1f}')}",
                 f"{_cell(a.latency_p50, '{:.1f}')} / {_cell(t.latency_p50, '{:.1f}')}",

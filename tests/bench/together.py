@@ -67,10 +67,15 @@ EDITORS = ("A", "B")
 
 
 class Attribution:
-    """Which editor opened each proxy connection, by the process holding its socket."""
+    """Which editor opened each proxy connection, by the process holding its socket.
 
-    def __init__(self, proxy: LoggingProxy) -> None:
+    A connection the client closes before the proxy gets to look (a request
+    cancelled at once) stays unattributed, unless there is only one editor.
+    """
+
+    def __init__(self, proxy: LoggingProxy, editors: list[str]) -> None:
         self.proxy = proxy
+        self.only = editors[0] if len(editors) == 1 else None
         self.owners: dict[int, str] = {}  # Exchange.conn -> editor
         self._hosts: dict[int, str] = {}  # pid of an editor's process -> editor
         self._unknown: dict[int, int] = {}  # conn -> client port, not yet attributed
@@ -79,6 +84,9 @@ class Attribution:
 
     def _accepted(self, conn: int, peer: Any) -> None:
         with self._lock:
+            if self.only is not None:
+                self.owners[conn] = self.only
+                return
             self._unknown[conn] = int(peer[1])
             self._resolve()
 
@@ -131,6 +139,19 @@ def editor_figures(typist: Typist, probe: dict[str, Any], own: list[Exchange]) -
     )
 
 
+def report_stray(stray: list[Exchange]) -> None:
+    """Say how many requests (and server tokens) no editor could be given."""
+    if not stray:
+        return
+    cancelled = sum(1 for ex in stray if ex.cancelled)
+    prompt_n = sum(ex.final_timing("prompt_n") or 0.0 for ex in stray)
+    print(
+        f"  note: {len(stray)} requests ({cancelled} cancelled, Σ prompt_n {prompt_n:.0f}) "
+        "not attributed to an editor",
+        flush=True,
+    )
+
+
 def run_editors(ctx: Context, sessions: dict[str, Session], label: str) -> dict[str, EditorFigures]:
     """Replay ``sessions`` at once, one Neovim each, against a fresh two-slot server."""
     root = Path(tempfile.mkdtemp(prefix=f"{label}-", dir=ctx.work))
@@ -144,7 +165,7 @@ def run_editors(ctx: Context, sessions: dict[str, Session], label: str) -> dict[
         server.start()
         proxy = LoggingProxy(server.port)
         proxy.start()
-        attribution = Attribution(proxy)
+        attribution = Attribution(proxy, [t.name for t in typists])
         endpoint = f"http://127.0.0.1:{proxy.port}/infill"
         for t in typists:
             t.nvim = open_editor(ctx, MODE, root / t.name / "home", t.project, endpoint, root)
@@ -161,10 +182,7 @@ def run_editors(ctx: Context, sessions: dict[str, Session], label: str) -> dict[
             probe["t_key"] = t_key
             own = [ex for ex in exchanges if attribution.owners.get(ex.conn) == t.name]
             out[t.name] = editor_figures(t, probe, own)
-        stray = [ex for ex in exchanges if ex.conn not in attribution.owners]
-        if stray:
-            paths = ", ".join(sorted({ex.path for ex in stray}))
-            print(f"  warning: {len(stray)} requests ({paths}) not attributed", flush=True)
+        report_stray([ex for ex in exchanges if ex.conn not in attribution.owners])
         return out
     finally:
         for t in typists:

@@ -40,9 +40,10 @@ def test_together_rows_give_each_editor_its_ratio_and_verdict() -> None:
     assert len(rows[0]) == len(header)
     assert rows[0][:5] == ["A", "1000", "1200", "1.20", "MET"]
     assert rows[1][:5] == ["B", "2000", "3000", "1.50", "MISSED"]
+    assert rows[0][5] == "125.0 / 150.0"
     assert rows[1][-1] == "1"
-    assert rows[0][6] == "50.0 / 50.0"
-    assert rows[0][7] == "- / -"
+    assert rows[0][7] == "50.0 / 50.0"
+    assert rows[0][8] == "- / -"
 
 
 def test_a_ratio_over_nothing_is_no_verdict() -> None:
