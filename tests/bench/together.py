@@ -152,8 +152,14 @@ def report_stray(stray: list[Exchange]) -> None:
     )
 
 
-def run_editors(ctx: Context, sessions: dict[str, Session], label: str) -> dict[str, EditorFigures]:
-    """Replay ``sessions`` at once, one Neovim each, against a fresh two-slot server."""
+def run_editors(
+    ctx: Context, sessions: dict[str, Session], label: str, *, shared_state: bool = True
+) -> dict[str, EditorFigures]:
+    """Replay ``sessions`` at once, one Neovim each, against a fresh two-slot server.
+
+    Without ``shared_state`` each editor has a state folder of its own, so their
+    slot leases do not see each other and both pin slot 0: the control case.
+    """
     root = Path(tempfile.mkdtemp(prefix=f"{label}-", dir=ctx.work))
     server = Server(
         ctx.server_bin, ctx.model, ctx.server_cpus, root / "llama-server.log", ctx.server_args,
@@ -168,7 +174,8 @@ def run_editors(ctx: Context, sessions: dict[str, Session], label: str) -> dict[
         attribution = Attribution(proxy, [t.name for t in typists])
         endpoint = f"http://127.0.0.1:{proxy.port}/infill"
         for t in typists:
-            t.nvim = open_editor(ctx, MODE, root / t.name / "home", t.project, endpoint, root)
+            state = root / "state" if shared_state else None
+            t.nvim = open_editor(ctx, MODE, root / t.name / "home", t.project, endpoint, state)
             attribution.add_editor(t.name, t.nvim.call("getpid"))
         time.sleep(SETTLE_S)
         n_before = len(proxy.snapshot())
@@ -217,6 +224,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="as replay's (default: %(default)s)",
     )
     parser.add_argument("--model", choices=("tiny", "slow"), default="tiny", help="as replay's")
+    parser.add_argument(
+        "--separate-state",
+        action="store_true",
+        help="control: each editor its own state folder, so the slot leases cannot see "
+        "each other and both editors pin slot 0",
+    )
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder")
     parser.add_argument("--verbose", action="store_true", help="print progress details")
     return parser.parse_args(argv)
@@ -241,7 +254,7 @@ def main(argv: list[str] | None = None) -> int:
         print("editor A alone ...", flush=True)
         alone.update(run_editors(ctx, {"A": sessions["A"]}, "alone-A"))
         print("A and B together ...", flush=True)
-        together = run_editors(ctx, sessions, "together")
+        together = run_editors(ctx, sessions, "together", shared_state=not args.separate_state)
         print("editor B alone ...", flush=True)
         alone.update(run_editors(ctx, {"B": sessions["B"]}, "alone-B"))
     finally:
