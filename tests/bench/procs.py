@@ -117,3 +117,46 @@ def runqueue_wait_ms(pid: int) -> float:
     except OSError:
         return 0.0
     return int(fields[1]) / 1e6 if len(fields) > 1 else 0.0
+
+
+def tcp_inode(table: str, local_port: int, remote_port: int) -> int | None:
+    """The socket inode of the TCP connection ``local_port`` → ``remote_port``.
+
+    ``table`` is the text of /proc/net/tcp; a socket without an inode (one in
+    TIME_WAIT, owned by no process any more) does not count.
+    """
+    for line in table.splitlines()[1:]:
+        fields = line.split()
+        if len(fields) < 10:
+            continue
+        local, remote, inode = fields[1], fields[2], int(fields[9])
+        if inode and _hex_port(local) == local_port and _hex_port(remote) == remote_port:
+            return inode
+    return None
+
+
+def _hex_port(address: str) -> int:
+    return int(address.rsplit(":", 1)[1], 16)
+
+
+def socket_pid(local_port: int, remote_port: int, pids: list[int]) -> int | None:
+    """Which of ``pids`` holds the connection ``local_port`` → ``remote_port`` (IPv4)."""
+    try:
+        inode = tcp_inode(Path("/proc/net/tcp").read_text(), local_port, remote_port)
+    except OSError:
+        return None
+    if inode is None:
+        return None
+    target = f"socket:[{inode}]"
+    for pid in pids:
+        try:
+            fds = os.listdir(f"/proc/{pid}/fd")
+        except OSError:
+            continue
+        for fd in fds:
+            try:
+                if os.readlink(f"/proc/{pid}/fd/{fd}") == target:
+                    return pid
+            except OSError:
+                continue
+    return None

@@ -19,6 +19,7 @@ import hashlib
 import json
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -40,6 +41,10 @@ class Exchange:
     # Each extra chunk as "filename#hash of its text": which chunks moved between requests.
     extra_ids: list[str] = field(default_factory=list)
     reply: dict[str, Any] = field(default_factory=dict)
+    # A streamed reply (server-sent events) is no JSON object: its last event,
+    # which carries the timings, is kept here instead.
+    streamed: dict[str, Any] = field(default_factory=dict)
+    id_slot: int | None = None  # the slot the request asked for (-1: the server chooses)
 
     def timing(self, name: str) -> float | None:
         """A ``timings`` field of the reply, flattened ("timings/x") or nested."""
@@ -47,6 +52,16 @@ class Exchange:
         if value is None:
             nested = self.reply.get("timings")
             if isinstance(nested, dict):
+                value = nested.get(name)
+        return float(value) if isinstance(value, int | float) else None
+
+    def final_timing(self, name: str) -> float | None:
+        """Like ``timing``, from the reply or else from a streamed reply's last event."""
+        value = self.timing(name)
+        if value is None:
+            value = self.streamed.get(f"timings/{name}")
+            nested = self.streamed.get("timings")
+            if value is None and isinstance(nested, dict):
                 value = nested.get(name)
         return float(value) if isinstance(value, int | float) else None
 
@@ -159,6 +174,9 @@ class LoggingProxy:
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
         self._server: asyncio.AbstractServer | None = None
         self._conns = 0
+        # Called in the proxy's thread as each connection is accepted, with its
+        # number (Exchange.conn) and the client's (host, port): who is calling.
+        self.on_accept: Callable[[int, Any], None] | None = None
 
     def start(self) -> None:
         self._thread.start()
@@ -190,6 +208,8 @@ class LoggingProxy:
     async def _handle(self, client_r: asyncio.StreamReader, client_w: asyncio.StreamWriter) -> None:
         self._conns += 1
         conn = self._conns
+        if self.on_accept is not None:
+            self.on_accept(conn, client_w.get_extra_info("peername"))
         try:
             server_r, server_w = await asyncio.open_connection("127.0.0.1", self.upstream_port)
         except OSError:
@@ -238,8 +258,11 @@ class LoggingProxy:
                     ex = pending.pop(0)
                     ex.status = status
                     ex.t_done = now
-                    with contextlib.suppress(ValueError):
+                    try:
                         reply = json.loads(body)
+                    except ValueError:
+                        ex.streamed = last_event(body)
+                    else:
                         if isinstance(reply, dict):
                             ex.reply = reply
                 await client_w.drain()
@@ -260,6 +283,18 @@ class LoggingProxy:
             await asyncio.gather(up_task, down_task, return_exceptions=True)
 
 
+def last_event(body: bytes) -> dict[str, Any]:
+    """The last JSON object among the ``data:`` events of a server-sent-events body."""
+    for block in reversed(body.split(b"\n\n")):
+        block = block.strip()
+        if block.startswith(b"data:"):
+            with contextlib.suppress(ValueError):
+                event = json.loads(block[5:])
+                if isinstance(event, dict):
+                    return event
+    return {}
+
+
 def _describe_body(ex: Exchange, body: bytes) -> None:
     if not body:
         return
@@ -271,6 +306,8 @@ def _describe_body(ex: Exchange, body: bytes) -> None:
         return
     n_predict = data.get("n_predict")
     ex.n_predict = n_predict if isinstance(n_predict, int) else None
+    id_slot = data.get("id_slot")
+    ex.id_slot = id_slot if isinstance(id_slot, int) else None
     extra = data.get("input_extra")
     ex.n_extra = len(extra) if isinstance(extra, list) else 0
     for chunk in extra if isinstance(extra, list) else ():

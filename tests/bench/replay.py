@@ -167,10 +167,19 @@ class Server:
     """A fresh llama-server (cold cache) with /metrics."""
 
     def __init__(
-        self, binary: str, model: Path, cpus: set[int] | None, log: Path, extra: Sequence[str]
+        self,
+        binary: str,
+        model: Path,
+        cpus: set[int] | None,
+        log: Path,
+        extra: Sequence[str],
+        *,
+        slots: int = 1,
+        n_ctx: int = 8192,
     ) -> None:
         self.binary, self.model, self.cpus, self.log = binary, model, cpus, log
         self.extra = list(extra)
+        self.slots, self.n_ctx = slots, n_ctx  # -c is shared by the slots: n_ctx / slots each
         self.port = 0
         self.process: subprocess.Popen[bytes] | None = None
 
@@ -182,8 +191,8 @@ class Server:
         self.port = free_port()
         args = [
             self.binary, "-m", str(self.model), "--host", "127.0.0.1", "--port", str(self.port),
-            "-np", "1", "-c", "8192", "-b", "1024", "-ub", "1024", "--cache-reuse", "256",
-            "-t", "1", "--metrics", "--no-webui", *self.extra,
+            "-np", str(self.slots), "-c", str(self.n_ctx), "-b", "1024", "-ub", "1024",
+            "--cache-reuse", "256", "-t", "1", "--metrics", "--no-webui", *self.extra,
         ]  # fmt: skip
         with pinned(self.cpus), open(self.log, "ab") as log:
             self.process = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT)
@@ -226,10 +235,13 @@ class Server:
         self.process = None
 
 
-def xdg_env(home: Path, manifest: Path) -> dict[str, str]:
+def xdg_env(home: Path, manifest: Path, state_home: Path | None = None) -> dict[str, str]:
+    """Neovim's environment in ``home``; ``state_home`` shared by editors (slot leases)."""
     env = dict(os.environ)
     for var in ("XDG_CONFIG_HOME", "XDG_DATA_HOME", "XDG_STATE_HOME", "XDG_CACHE_HOME"):
         path = home / var.lower()
+        if var == "XDG_STATE_HOME" and state_home is not None:
+            path = state_home
         path.mkdir(parents=True, exist_ok=True)
         env[var] = str(path)
     env["NVIM_RPLUGIN_MANIFEST"] = str(manifest)
@@ -327,9 +339,17 @@ class Context:
     server_cpus: set[int] | None
     verbose: bool
     server_args: tuple[str, ...] = ()
+    n_ctx: int = 8192  # llama-server's -c (one slot)
 
 
-def start_nvim(ctx: Context, mode: Mode, home: Path, project: Path, endpoint: str) -> Any:
+def start_nvim(
+    ctx: Context,
+    mode: Mode,
+    home: Path,
+    project: Path,
+    endpoint: str,
+    state_home: Path | None = None,
+) -> Any:
     home.mkdir(parents=True, exist_ok=True)
     lines = base_init(project)
     if mode.kind == "llama.nvim":
@@ -342,7 +362,7 @@ def start_nvim(ctx: Context, mode: Mode, home: Path, project: Path, endpoint: st
     init = home / "init.vim"
     init.write_text("\n".join(lines) + "\n")
     argv = [ctx.nvim_bin, "--embed", "--headless", "-u", str(init), "-i", "NONE", "-n"]
-    with environment(xdg_env(home, manifest)), pinned(ctx.nvim_cpus):
+    with environment(xdg_env(home, manifest, state_home)), pinned(ctx.nvim_cpus):
         return pynvim.attach("child", argv=argv)
 
 
@@ -353,12 +373,67 @@ def close_nvim(nvim: Any) -> None:
         nvim.close()
 
 
+def open_editor(
+    ctx: Context,
+    mode: Mode,
+    home: Path,
+    project: Path,
+    endpoint: str,
+    state_home: Path | None = None,
+) -> Any:
+    """A Neovim in ``mode``, its plugin ready, the probe set up, the first file open."""
+    nvim = start_nvim(ctx, mode, home, project, endpoint, state_home)
+    try:
+        if mode.kind == "llama.nvim":
+            ready = "return package.loaded.llama_nvim ~= nil and require('llama_nvim').is_ready()"
+            wait_for(lambda: nvim.exec_lua(ready), 60, "llama.nvim to start")
+            wait_for(lambda: nvim.call("LlamaNvimStats").get("n_ctx"), 60, "llama.nvim's /props")
+        nvim.exec_lua("LlamaBench.setup(...)", mode.namespace, list(mode.hint_hls))
+        nvim.command(f"edit {ctx.session.first_file}")
+    except Exception:
+        close_nvim(nvim)
+        raise
+    return nvim
+
+
+def type_sessions(typists: Sequence[tuple[Any, Session]]) -> tuple[list[list[int]], float]:
+    """Send each Neovim its session's keys at their times, all on one clock.
+
+    Returns each Neovim's send times (monotonic ns, the clock of vim.uv.hrtime())
+    and the wall time until the longest session's tail has passed.
+    """
+    events: list[tuple[float, int, str]] = []  # (seconds after start, typist, key)
+    tails: list[float] = []
+    for index, (_, session) in enumerate(typists):
+        due = 0.0
+        for step in session.steps:
+            due += step.pause_ms / 1000
+            events.append((due, index, step.key))
+        tails.append(due + session.tail_ms / 1000)
+    events.sort(key=lambda event: (event[0], event[1]))
+    t_send: list[list[int]] = [[] for _ in typists]
+    start = time.monotonic()
+    for offset, index, key in events:
+        delay = start + offset - time.monotonic()
+        if delay > 0:
+            time.sleep(delay)
+        t_send[index].append(time.monotonic_ns())
+        typists[index][0].input(key)
+    time.sleep(max(0.0, start + max(tails, default=0.0) - time.monotonic()))
+    return t_send, time.monotonic() - start
+
+
 def run_mode(ctx: Context, mode: Mode, run: int) -> tuple[Figures, dict[str, Any]]:
     """Replay the session once in ``mode``; return its figures and raw data."""
     root = Path(tempfile.mkdtemp(prefix=f"{mode.name}-{run}-", dir=ctx.work))
     project = make_project(root)
     server = Server(
-        ctx.server_bin, ctx.model, ctx.server_cpus, root / "llama-server.log", ctx.server_args
+        ctx.server_bin,
+        ctx.model,
+        ctx.server_cpus,
+        root / "llama-server.log",
+        ctx.server_args,
+        n_ctx=ctx.n_ctx,
     )
     proxy: LoggingProxy | None = None
     nvim: Any = None
@@ -367,14 +442,8 @@ def run_mode(ctx: Context, mode: Mode, run: int) -> tuple[Figures, dict[str, Any
         proxy = LoggingProxy(server.port)
         proxy.start()
         endpoint = f"http://127.0.0.1:{proxy.port}/infill"
-        nvim = start_nvim(ctx, mode, root / "home", project, endpoint)
+        nvim = open_editor(ctx, mode, root / "home", project, endpoint)
         pid: int = nvim.call("getpid")
-        if mode.kind == "llama.nvim":
-            ready = "return package.loaded.llama_nvim ~= nil and require('llama_nvim').is_ready()"
-            wait_for(lambda: nvim.exec_lua(ready), 60, "llama.nvim to start")
-            wait_for(lambda: nvim.call("LlamaNvimStats").get("n_ctx"), 60, "llama.nvim's /props")
-        nvim.exec_lua("LlamaBench.setup(...)", mode.namespace, list(mode.hint_hls))
-        nvim.command(f"edit {ctx.session.first_file}")
         time.sleep(SETTLE_S)
 
         session = ctx.session
@@ -382,18 +451,8 @@ def run_mode(ctx: Context, mode: Mode, run: int) -> tuple[Figures, dict[str, Any
         wait0 = procs.runqueue_wait_ms(pid)
         metrics0, n_exchanges0 = server.metrics(), len(proxy.snapshot())
         nvim.exec_lua("return LlamaBench.start()")
-        t_send: list[int] = []
-        start = due = time.monotonic()
-        for step in session.steps:
-            due += step.pause_ms / 1000
-            delay = due - time.monotonic()
-            if delay > 0:
-                time.sleep(delay)
-            t_send.append(time.monotonic_ns())  # the clock of vim.uv.hrtime()
-            nvim.input(step.key)
-        due += session.tail_ms / 1000
-        time.sleep(max(0.0, due - time.monotonic()))
-        wall = time.monotonic() - start
+        sent, wall = type_sessions([(nvim, session)])
+        t_send = sent[0]
         tree1, server1 = procs.sample_tree(pid), server.cpu_ms()
         wait1 = procs.runqueue_wait_ms(pid)
         probe: dict[str, Any] = nvim.exec_lua("return LlamaBench.finish()")
@@ -865,6 +924,33 @@ def check_trace(ctx: Context) -> None:
 # -- main ------------------------------------------------------------------------------------------
 
 
+def make_context(args: argparse.Namespace, work: Path, runtimes: set[Path]) -> Context:
+    """Binaries, the model, registered plugins and the session, as ``args`` ask.
+
+    ``args`` needs: model, seed, quick, server_args, verbose.
+    """
+    from tests.fixtures.tiny_fim_model import SHAPES, build_model
+
+    nvim_bin = find_binary("LLAMA_NVIM_NVIM", "nvim")
+    nvim_cpus, server_cpus = cpu_plan()
+    model = build_model(work / f"{args.model}-fim.gguf", shape=SHAPES[args.model])
+    home = work / "register"
+    home.mkdir()
+    manifests = {runtime: register_llama_nvim(nvim_bin, home, runtime) for runtime in runtimes}
+    return Context(
+        nvim_bin=nvim_bin,
+        server_bin=find_binary("LLAMA_NVIM_SERVER", "llama-server-vulkan", "llama-server"),
+        model=model,
+        manifests=manifests,
+        work=work,
+        session=build_session(SOURCE_DIR / SOURCE_FILES[1], seed=args.seed, quick=args.quick),
+        nvim_cpus=nvim_cpus,
+        server_cpus=server_cpus,
+        verbose=args.verbose,
+        server_args=tuple(shlex.split(args.server_args)),
+    )
+
+
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m tests.bench.replay",
@@ -974,29 +1060,9 @@ def main(argv: list[str] | None = None) -> int:
     if any(m.name == "llama.vim" for m in modes) and shutil.which("curl") is None:
         raise SystemExit("llama.vim needs curl: apt-get install curl")
 
-    from tests.fixtures.tiny_fim_model import SHAPES, build_model
-
     work = Path(tempfile.mkdtemp(prefix="llama-nvim-bench-"))
-    nvim_bin = find_binary("LLAMA_NVIM_NVIM", "nvim")
-    nvim_cpus, server_cpus = cpu_plan()
-    model = build_model(work / f"{args.model}-fim.gguf", shape=SHAPES[args.model])
-    home = work / "register"
-    home.mkdir()
-    runtimes = {m.runtime for m in modes if m.kind == "llama.nvim"}
-    manifests = {runtime: register_llama_nvim(nvim_bin, home, runtime) for runtime in runtimes}
-    session = build_session(SOURCE_DIR / SOURCE_FILES[1], seed=args.seed, quick=args.quick)
-    ctx = Context(
-        nvim_bin=nvim_bin,
-        server_bin=find_binary("LLAMA_NVIM_SERVER", "llama-server-vulkan", "llama-server"),
-        model=model,
-        manifests=manifests,
-        work=work,
-        session=session,
-        nvim_cpus=nvim_cpus,
-        server_cpus=server_cpus,
-        verbose=args.verbose,
-        server_args=tuple(shlex.split(args.server_args)),
-    )
+    ctx = make_context(args, work, {m.runtime for m in modes if m.kind == "llama.nvim"})
+    session = ctx.session
     info = meta(ctx, args, modes)
     print(
         f"{len(session.steps)} keys, {session.duration_s:.0f} s per session; modes: "
