@@ -13,7 +13,8 @@ work, against the KV cache's length. A server whose requests already end
 within a typist's gap between keys keeps the whole budget. Otherwise, if no
 spread of lengths was seen yet, the ring is probed once at the floor; from the
 two lengths comes the cost of one cached token per request, and the ring may
-hold what adds at most a key gap to a request (never below the floor).
+hold what adds at most half a key gap to a request, or half of what the
+request costs without it if that is more (never below the floor).
 
 The cap changes rarely and in whole steps, with a margin before it rises, as
 each change makes the server recompute the extra context.
@@ -28,8 +29,13 @@ from dataclasses import dataclass
 from .config import Config
 from .protocol import Timings
 
-# What the extra context may add to a request: a typist's gap between keys.
-ALLOWANCE_MS = 100
+# A typist's gap between keys: a request that ends sooner is never overtaken.
+KEY_GAP_MS = 100
+# What the extra context may add to a request: half a key gap (the request's
+# own work needs the rest), or half what the request costs without it on a
+# server slower than that.
+ALLOWANCE_MS = KEY_GAP_MS / 2
+CONTEXT_SHARE = 0.5
 # The cap moves in steps of this many server tokens, and never below one step:
 # a chunk or two of the user's files is worth its cost.
 STEP = 1024
@@ -66,6 +72,7 @@ class ContextCost:
         self._request_ms: deque[float] = deque(maxlen=16)
         self._since_change = 0
         self._probed = False
+        self._probing = False  # the cap is the probe's: the first fit sets it outright
         self.decision = Decision(None, "not measured yet")
 
     def observe(self, timings: Timings) -> None:
@@ -96,21 +103,25 @@ class ContextCost:
     def _decide(self) -> None:
         """Re-decide from the measurements (called once enough replies came at the cap)."""
         current = self.decision.cap
-        if statistics.median(self._request_ms) <= ALLOWANCE_MS and current is None:
+        if statistics.median(self._request_ms) <= KEY_GAP_MS and current is None:
             self._set(Decision(None, "requests end within a key gap"))
             return
-        slope = self._slope()
-        if slope is None:
+        fit = self._fit()
+        if fit is None:
             if not self._probed:
-                self._probed = True
+                self._probed = self._probing = True
                 self._set(Decision(FLOOR, "probing what cached tokens cost"))
             return
-        per_token = slope * statistics.median(self._work)  # ms per cached token per request
-        room = ALLOWANCE_MS / per_token if per_token > 0 else float("inf")
+        slope, intercept = fit
+        work = statistics.median(self._work)
+        allowance = max(ALLOWANCE_MS, CONTEXT_SHARE * intercept * work)
+        per_token = slope * work  # ms per cached token per request
+        room = allowance / per_token if per_token > 0 else float("inf")
         target = None if room >= self._longest() else max(FLOOR, int(room // STEP) * STEP)
         lowers = target is not None and (current is None or target < current)
         rises = current is not None and room >= (current + STEP) * RAISE_MARGIN
-        if lowers or rises or target == current:
+        if self._probing or lowers or rises or target == current:
+            self._probing = False
             why = "cached tokens are cheap" if target is None else "cached tokens cost time"
             self._set(Decision(target, why, slope * 1000))
 
@@ -123,8 +134,8 @@ class ContextCost:
         """The longest KV cache measured (the end of its step)."""
         return (max(self._bins) + 1) * STEP
 
-    def _slope(self) -> float | None:
-        """ms per token of work per cached token, fitted over the lengths seen (None: no spread)."""
+    def _fit(self) -> tuple[float, float] | None:
+        """ms per token of work: per cached token and with none (None: no spread of lengths)."""
         points = [
             (statistics.median(x for x, _ in s), statistics.median(y for _, y in s))
             for s in self._bins.values()
@@ -139,7 +150,8 @@ class ContextCost:
         mean_y = statistics.fmean(y for _, y in points)
         num = sum((x - mean_x) * (y - mean_y) for x, y in points)
         den = sum((x - mean_x) ** 2 for x in xs)
-        return max(0.0, num / den)
+        slope = max(0.0, num / den)
+        return slope, max(0.0, mean_y - slope * mean_x)
 
     def describe(self, config: Config) -> str:
         """The :LlamaStatus line's text: the cap and why."""

@@ -53,8 +53,8 @@ def test_expensive_cached_tokens_cap_the_ring_after_one_probe() -> None:
     assert cost.cap(config) == FLOOR  # the probe
     assert "probing" in cost.describe(config)
     run(cost, config, 7000, flash_attention, 4 * SETTLE)
-    # 100 tokens of work at 1 µs per cached token: 0.1 ms per cached token, a
-    # key gap (100 ms) buys ~1000 tokens: the floor.
+    # 100 tokens of work at 1 µs per cached token: 0.1 ms per cached token;
+    # half a key gap (50 ms) buys ~500 tokens: the floor.
     assert cost.cap(config) == FLOOR
     assert round(cost.decision.us_per_kv, 2) == 1.0
     assert "at most 1024 tokens (auto: cached tokens cost time, 1.00 µs" in cost.describe(config)
@@ -73,12 +73,18 @@ def test_a_slow_server_whose_cost_does_not_grow_with_the_cache_gets_its_budget_b
 
 def test_a_moderate_cost_leaves_room_in_whole_steps() -> None:
     cost, config = ContextCost(), Config()
-    run(cost, config, 8000, lambda kv: 1.0 + kv * 0.00025, 6 * SETTLE)
-    # 0.025 ms per cached token per request: 4000 tokens in the allowance.
-    cap = cost.cap(config)
-    assert cap is not None
-    assert cap % STEP == 0
-    assert cap == 3 * STEP or cap == 4 * STEP
+    run(cost, config, 8000, lambda kv: 0.3 + kv * 0.0001, 6 * SETTLE)
+    # 0.01 ms per cached token per request: 5000 tokens in half a key gap (the
+    # request's own work, 30 ms, is less than that).
+    assert cost.cap(config) == 4 * STEP
+
+
+def test_on_a_slow_server_the_context_may_add_half_the_requests_own_time() -> None:
+    cost, config = ContextCost(), Config()
+    run(cost, config, 8000, lambda kv: 10.0 + kv * 0.001, 6 * SETTLE)
+    # A request's own work is 1000 ms: the context may add 500 ms, at 0.1 ms
+    # per cached token: 5000 tokens.
+    assert cost.cap(config) == 4 * STEP
 
 
 def test_the_cap_holds_for_settle_replies_and_rises_only_past_a_margin() -> None:
