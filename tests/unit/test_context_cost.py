@@ -6,6 +6,7 @@ import dataclasses
 
 from llama_nvim.config import Config
 from llama_nvim.context_cost import FLOOR, SETTLE, STEP, ContextCost
+from llama_nvim.pacing import Pacer
 from llama_nvim.protocol import Timings
 
 PROMPT_N = 70
@@ -116,3 +117,15 @@ def test_the_user_fixes_the_cap_or_turns_it_off() -> None:
     unpaced = dataclasses.replace(Config(), latency_target_ms=0)
     assert cost.cap(unpaced) is None
     assert cost.describe(unpaced) == "whole budget (auto off)"
+
+
+def test_the_pacer_measures_only_the_requests_that_ask_for_a_suggestion() -> None:
+    pacer, config = Pacer(), Config()
+    for _ in range(3 * SETTLE):
+        pacer.observe(reply(7000, flash_attention(7000)), 500.0, asked=0)  # priming
+    assert pacer.context.cap(config) is None
+    assert "not measured yet" in pacer.context.describe(config)
+    for _ in range(SETTLE):
+        pacer.observe(reply(7000, flash_attention(7000)), 500.0, asked=128)
+    assert pacer.figures(config)["pace_ring_cap"] == FLOOR
+    assert "  ring:      at most 1024 tokens (auto: probing" in "\n".join(pacer.describe(config))
