@@ -74,6 +74,7 @@ class ContextCost:
         self._probed = False
         self._probing = False  # the cap is the probe's: the first fit sets it outright
         self.decision = Decision(None, "not measured yet")
+        self.changes = 0  # of the cap: each one changes the extra context sent
 
     def observe(self, timings: Timings) -> None:
         """One keystroke request's timings."""
@@ -128,6 +129,7 @@ class ContextCost:
     def _set(self, decision: Decision) -> None:
         if decision.cap != self.decision.cap:
             self._since_change = 0
+            self.changes += 1
         self.decision = decision
 
     def _longest(self) -> int:
