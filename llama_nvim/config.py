@@ -124,6 +124,8 @@ class Config:
     exclude_globs: tuple[str, ...] = ()
     # Ring chunks more alike than this (word Jaccard) replace one another.
     ring_similarity: float = 0.9
+    # Most server tokens of the ring's extra context; -1: as cheap (context_cost.py), 0: all.
+    ring_budget_cap: int = -1
     # The server's -b/--batch-size: what it reserves of n_ctx besides the extra context.
     n_batch: int = 1024
     # Lines below the cursor sent as the FIM suffix proper. The server recomputes
@@ -133,9 +135,8 @@ class Config:
     n_suffix_fim: int = 3
     # After a suggestion shows, fetch the one for after accepting it (cache only).
     speculative: bool = True
-    # ... once the suggestion has stayed on screen this long: while the user types
-    # on, hints flash by unaccepted, and fetching their sequels would only load
-    # the server. People take longer than this to read a hint before Tab.
+    # ... once it stayed on screen this long: while the user types on, hints
+    # flash by unaccepted, and fetching their sequels would only load the server.
     speculative_delay_ms: int = 200
     # CA bundle file to verify an https endpoint's certificate with.
     ca_bundle: str = ""
@@ -313,6 +314,7 @@ _RULES: dict[str, _Rule] = {
     "filetypes": _filetype_rules(),
     "exclude_globs": _str_list(),
     "ring_similarity": _float(0.0, 1.0),
+    "ring_budget_cap": _int(-1),
     "n_batch": _int(16),
     "n_suffix_fim": _int(0, 100_000),
     "speculative": _bool(),

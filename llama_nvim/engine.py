@@ -75,6 +75,7 @@ class Engine:
         self.builder = RequestBuilder(config, self.ring, self.layout, shaping or RequestShaping())
         self.slots = SlotChoice(config.id_slot, lease)
         self.sender = Sender(client, self.counters, editor, self.log, clock, self._after_reply)
+        self.builder.context_cost = self.sender.pacer.context
         pipeline = Pipeline(self.scheduler, self.builder, self.sender, self.counters, self.projects)
         self.speculation = Speculation(config, self.cache, pipeline)
         self.priming = Priming(

@@ -34,6 +34,7 @@ from collections import deque
 from dataclasses import dataclass
 
 from .config import Config
+from .context_cost import ContextCost
 from .protocol import Timings
 
 # Replies kept for the estimates, and measured before the pacing is derived.
@@ -150,6 +151,8 @@ class Pacer:
         self._prompt_rate: deque[float] = deque(maxlen=WINDOW)
         self._predicted_rate: deque[float] = deque(maxlen=WINDOW)
         self._cached: tuple[int, Config, Pacing] | None = None
+        # What cached tokens cost: the ring's budget (context_cost.py).
+        self.context = ContextCost()
 
     def observe(self, timings: Timings, wall_ms: float, *, asked: int) -> None:
         """One completed request: its ``timings``, its time on the wire, the tokens it asked for."""
@@ -165,6 +168,7 @@ class Pacer:
             self._prompt_rate.append(timings.prompt_ms / timings.prompt_n)
         if timings.predicted_n >= MIN_TOKENS:
             self._predicted_rate.append(timings.predicted_ms / timings.predicted_n)
+        self.context.observe(timings)
 
     @property
     def estimates(self) -> Estimates | None:
@@ -203,6 +207,8 @@ class Pacer:
             "pace_debounce_ms": pacing.debounce_ms,
             "pace_n_predict": pacing.n_predict,
             "pace_t_max_predict_ms": pacing.t_max_predict_ms,
+            "pace_ring_cap": self.context.cap(config) or 0,
+            "pace_us_per_cached_token": round(self.context.decision.us_per_kv * 1000),
         }
 
     def describe(self, config: Config) -> list[str]:
@@ -233,6 +239,7 @@ class Pacer:
             )
         )
         lines = [f"  speed:     {speed}", f"  pacing:    {how}: {values}"]
+        lines.append(f"  ring:      {self.context.describe(config)}")
         if pacing.auto:
             lines.append(
                 f"             a request at most ~{pacing.request_ms} ms, "

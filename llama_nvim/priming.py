@@ -46,6 +46,8 @@ class Priming(Stage):
         self._in_insert = False
         self._last_keystroke = float("-inf")
         self._tokenizer_tried = False
+        # The ring's cap changes the extra context (context_cost.py): prime it afresh.
+        self._primed_cap_changes = 0
 
     def typed(self) -> None:
         """A keystroke in insert mode: the user is busy for a while."""
@@ -70,10 +72,18 @@ class Priming(Stage):
             spawn(chunk)
 
     async def loop(self, busy: Callable[[], bool]) -> None:
-        """Every ring_update_ms, while the user is idle, admit one chunk and prime it."""
+        """Every ring_update_ms, while the user is idle, admit one chunk and prime it.
+
+        Or prime the extra context anew after the ring's cap changed, so that
+        the next request finds it computed.
+        """
         while True:
             await asyncio.sleep(self._config.ring_update_ms / 1000)
-            if not self._ring.queued or not self.idle() or busy():
+            if not self.idle() or busy():
+                continue
+            if not self._ring.queued:
+                if self._cap_changed() and self._enabled() and self._sender.may_request():
+                    self._scheduler.run(self.prime())
                 continue
             if not self._tokens.exact and not self._tokenizer_tried:
                 # Loading the tokenizer holds the GIL for a few hundred ms: do it
@@ -104,6 +114,12 @@ class Priming(Stage):
         with contextlib.suppress(ServerProblem):
             server_tokens = await self._client.tokenize(chunk.text)
             self._builder.measured(server_tokens, chunk.tokens)
+
+    def _cap_changed(self) -> bool:
+        """True once after each change of the ring's cap."""
+        changes = self._builder.context_cost.changes
+        changed, self._primed_cap_changes = changes != self._primed_cap_changes, changes
+        return changed
 
     async def prime(self) -> None:
         """Have the server compute the extra context now, while nobody waits."""

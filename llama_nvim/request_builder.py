@@ -15,6 +15,7 @@ from typing import Any
 from .backends import Wire
 from .config import Config
 from .context import LocalContext, Snapshot
+from .context_cost import ContextCost
 from .layout import Layout
 from .projects import Place
 from .protocol import ExtraChunk, build_infill_body, build_priming_body
@@ -98,6 +99,8 @@ class RequestBuilder:
         # server's /tokenize to correct the budget.
         self._measured_server = 0
         self._measured_local = 0
+        # The ring's cap from what cached tokens cost (the pacer's, which measures it).
+        self.context_cost = ContextCost()
 
     def tokenizer_loaded(self) -> None:
         """The exact tokenizer replaced the estimate: count lines afresh."""
@@ -124,6 +127,9 @@ class RequestBuilder:
             # suffix or not: the ring's share must not change with the cursor.
             n_ctx_budget -= self._layout.far_budget
         ring_budget = int(n_ctx_budget * BUDGET_SLACK / self.token_scale) - BUDGET_FRAMING
+        cap = self.context_cost.cap(config)
+        if cap is not None:
+            ring_budget = min(ring_budget, int(cap / self.token_scale))
         return n_ctx_budget, ring_budget
 
     def extra(

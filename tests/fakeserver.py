@@ -162,6 +162,7 @@ class FakeServer:
     port: int = 0
     tls: tuple[Path, Path] | None = None
     openai_only: bool = False
+    n_ctx: int = 2048  # the context size /props tells
     connections: int = field(default=0, init=False)
     tls_failures: int = field(default=0, init=False)
 
@@ -253,7 +254,7 @@ class FakeServer:
             if strict is not None:
                 return strict
         if request.path == "/props":
-            props = {"default_generation_settings": {"n_ctx": 2048}, "total_slots": 1,
+            props = {"default_generation_settings": {"n_ctx": self.n_ctx}, "total_slots": 1,
                      "model_path": "fake.gguf", "build_info": "fake"}  # fmt: skip
             return Reply(body=json.dumps(props).encode())
         # The health checks of the other server kinds (Ollama's, OpenAI's).

@@ -265,6 +265,8 @@ def test_figures_give_the_estimates_and_the_pacing_as_integers() -> None:
         "pace_debounce_ms": pacing.debounce_ms,
         "pace_n_predict": pacing.n_predict,
         "pace_t_max_predict_ms": pacing.t_max_predict_ms,
+        "pace_ring_cap": 0,
+        "pace_us_per_cached_token": 0,
     }
 
 

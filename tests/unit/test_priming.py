@@ -6,13 +6,16 @@ The fixtures (fake server, editor, clock) are tests/unit/engine_fixture.py's.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 from pathlib import Path
 
 import pytest
 
+from llama_nvim.context_cost import FLOOR, SETTLE
 from llama_nvim.engine import Engine
 from llama_nvim.priming import IDLE_AFTER_S
+from llama_nvim.protocol import Timings
 from tests.unit.engine_fixture import (
     Clock,
     FakeEditor,
@@ -254,6 +257,45 @@ def test_the_ring_admits_only_while_the_user_is_idle(projects: tuple[Path, Path]
     engine, server = asyncio.run(main())
     assert engine.ring.queued == 0
     assert [names(body) for body in server.primes()] == [["one.py"]]
+
+
+def test_a_change_of_the_rings_cap_is_primed_while_the_user_is_idle(
+    projects: tuple[Path, Path],
+) -> None:
+    a, _ = projects
+
+    async def main() -> tuple[FakeServer, list[str]]:
+        server = FakeServer()
+        clock = Clock()
+        engine, _ = make_engine(server, make_config(ring_update_ms=10), clock)
+        engine.n_ctx = 8192
+        send(engine, "enter", {"filename": in_project(a, "main.py"), "cwd": "/"})
+        for tag in ("a1", "a2"):
+            send(engine, "chunk", chunk_event(in_project(a, f"{tag}.py"), tag))
+            await engine.priming.admit_and_prime()
+        engine.start()
+        for _ in range(5):
+            await asyncio.sleep(0.012)  # idle ticks: nothing queued, nothing changed
+        assert len(server.primes()) == 2
+        # Keystroke requests slow because of the cache: the cost probes the ring.
+        slow = Timings(prompt_n=70, prompt_ms=490.0, predicted_n=30, predicted_ms=210.0)
+        for _ in range(SETTLE):
+            engine.sender.pacer.observe(dataclasses.replace(slow, cache_n=7000), 800, asked=9)
+        assert engine.builder.context_cost.cap(engine.config) == FLOOR
+        for _ in range(500):
+            if len(server.primes()) == 3:
+                break
+            await asyncio.sleep(0.002)
+        for _ in range(5):
+            await asyncio.sleep(0.012)  # primed once per change
+        await engine.close()
+        await settle()
+        now = [c.filename for c in engine.builder.extra(engine.projects.current, None)]
+        return server, now
+
+    server, now = asyncio.run(main())
+    assert len(server.primes()) == 3
+    assert names(server.primes()[-1]) == now
 
 
 # -- gathering and privacy -------------------------------------------------------------------------

@@ -82,6 +82,20 @@ def test_nothing_is_set_aside_for_a_far_suffix_when_the_suffix_is_not_split() ->
         assert sent_chunks(engine) == min(8, max(0, budget) // each), n_ctx
 
 
+def test_the_rings_cap_limits_the_chunks_sent_and_primed() -> None:
+    engine, each = budget_engine(16, 8)
+    engine.n_ctx = 100_000
+    assert sent_chunks(engine) == 8
+    engine.config = make_config(n_batch=16, n_predict=8, ring_budget_cap=3 * each)
+    engine.builder.config = engine.config
+    assert sent_chunks(engine) == 3
+    # Priming asks for what requests send: the same newest chunks.
+    body = engine.builder.priming_body(engine.projects.current, None)
+    assert body is not None
+    assert len(body["input_extra"]) == 3
+    assert body["input_extra"][-1]["filename"] == "c7.py"
+
+
 def test_the_far_suffix_is_sent_before_the_budget_is_known() -> None:
     below = tuple(f"line_{i} = {i}" for i in range(12))
 
