@@ -151,6 +151,9 @@ def test_model_without_fim_tokens_is_named_once(
         assert editor.hint() is None
 
         editor.type("<Esc>")
+        # With the advice on what to run, the report is longer than the 24
+        # lines of a UI-less Neovim: its hit-enter prompt would hold the test.
+        editor.nvim.command("set lines=60")
         editor.nvim.command("LlamaStatus")
         status = editor.wait_messages("FIM:       NOT supported")
         assert "--fim-qwen" in status, "tells what to run instead"
