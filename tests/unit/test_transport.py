@@ -91,27 +91,36 @@ def test_connection_close_header_is_honoured(fake: FakeServer) -> None:
     assert fake.connections == 2
 
 
-def test_reply_without_length_is_read_to_the_end_of_the_connection() -> None:
-    reply = json.dumps({"content": "to the end"}).encode()
+def answered_raw(raw: bytes) -> Completion | ServerProblem:
+    """One /infill request answered with ``raw`` bytes by a bare socket (not an HTTP server)."""
     with socket.socket() as listener:
         listener.bind(("127.0.0.1", 0))
         listener.listen(1)
         port = listener.getsockname()[1]
 
-        async def main() -> Completion:
+        async def main() -> Completion | ServerProblem:
             client = InfillClient(f"http://127.0.0.1:{port}/infill")
             task = asyncio.ensure_future(client.infill(BODY))
             loop = asyncio.get_running_loop()
             conn, _ = await loop.run_in_executor(None, listener.accept)
             with conn:
                 await loop.run_in_executor(None, conn.recv, 65536)
-                conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n\r\n" + reply)
+                conn.sendall(raw)
             try:
                 return await task
+            except ServerProblem as problem:
+                return problem
             finally:
                 await client.aclose()
 
-        assert asyncio.run(main()).content == "to the end"
+        return asyncio.run(main())
+
+
+def test_reply_without_length_is_read_to_the_end_of_the_connection() -> None:
+    reply = json.dumps({"content": "to the end"}).encode()
+    answer = answered_raw(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n\r\n" + reply)
+    assert isinstance(answer, Completion)
+    assert answer.content == "to the end"
 
 
 @pytest.mark.parametrize(
@@ -137,28 +146,10 @@ def test_a_reply_cut_short_is_one_problem_and_the_next_request_works(
     assert len(fake.infill_requests()) == 2, "a request the server took is not sent again"
 
 
-def test_malformed_reply_head_is_one_problem(fake: FakeServer) -> None:
-    with socket.socket() as listener:
-        listener.bind(("127.0.0.1", 0))
-        listener.listen(1)
-        port = listener.getsockname()[1]
-
-        async def main() -> ServerProblem:
-            client = InfillClient(f"http://127.0.0.1:{port}/infill")
-            task = asyncio.ensure_future(client.infill(BODY))
-            loop = asyncio.get_running_loop()
-            conn, _ = await loop.run_in_executor(None, listener.accept)
-            with conn:
-                await loop.run_in_executor(None, conn.recv, 65536)
-                conn.sendall(b"SPDY/3 200\r\n\r\n")
-            try:
-                with pytest.raises(ServerProblem) as info:
-                    await task
-                return info.value
-            finally:
-                await client.aclose()
-
-        assert asyncio.run(main()).kind is Kind.UNREACHABLE
+def test_malformed_reply_head_is_one_problem() -> None:
+    problem = answered_raw(b"SPDY/3 200\r\n\r\n")
+    assert isinstance(problem, ServerProblem)
+    assert problem.kind is Kind.UNREACHABLE
 
 
 def test_a_cancelled_request_hangs_up_and_the_next_one_uses_a_new_connection(
