@@ -60,7 +60,7 @@ def nvim_binary() -> str:
 
 
 def server_binary() -> str:
-    return find_binary("LLAMA_NVIM_SERVER", "llama-server-vulkan", "llama-server")
+    return find_binary("LLAMA_NVIM_SERVER", "llama-server", "llama-server-vulkan")
 
 
 def free_port() -> int:

@@ -121,7 +121,7 @@ def main() -> None:
     args = parser.parse_args()
     lengths = [int(x) for x in args.lengths.split(",")]
     batches = [int(x) for x in args.batches.split(",")]
-    server = find_binary("LLAMA_NVIM_SERVER", "llama-server-vulkan", "llama-server")
+    server = find_binary("LLAMA_NVIM_SERVER", "llama-server", "llama-server-vulkan")
     with tempfile.TemporaryDirectory() as tmp:
         model = Path(tmp) / "model.gguf"
         build_model(model, shape=SHAPES[args.model])

@@ -939,7 +939,7 @@ def make_context(args: argparse.Namespace, work: Path, runtimes: set[Path]) -> C
     manifests = {runtime: register_llama_nvim(nvim_bin, home, runtime) for runtime in runtimes}
     return Context(
         nvim_bin=nvim_bin,
-        server_bin=find_binary("LLAMA_NVIM_SERVER", "llama-server-vulkan", "llama-server"),
+        server_bin=find_binary("LLAMA_NVIM_SERVER", "llama-server", "llama-server-vulkan"),
         model=model,
         manifests=manifests,
         work=work,
