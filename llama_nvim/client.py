@@ -4,7 +4,8 @@ Everything that can go wrong on the wire comes out as a ServerProblem, so the
 rest of the plugin never sees an httpx exception. Cancelling the awaiting task
 closes the connection, which makes llama-server drop the work of a streamed
 request; /infill requests are streamed only while the server is slow
-(streaming.py).
+(streaming.py), and a streamed answer is handed on as it grows, so a slow
+server's suggestion can be shown while it is still being generated.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import json
 import ssl
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -25,6 +26,7 @@ from .protocol import (
     ProtocolError,
     ServerProps,
     StreamError,
+    StreamReader,
     error_message,
     merge_stream,
     parse_completion,
@@ -36,6 +38,9 @@ from .transport import LeanTransport, within
 # A reply bigger than this is not a code suggestion; stop reading rather than
 # hold megabytes in the editor's host process.
 MAX_REPLY_BYTES = 1 << 20
+
+# Told the answer's text so far, each time a streamed reply adds to it.
+OnText = Callable[[str], None]
 
 
 def server_root(endpoint: str) -> str:
@@ -115,14 +120,17 @@ class InfillClient:
         """Close the kept-alive connections."""
         await self._http.aclose()
 
-    async def infill(self, body: Mapping[str, Any]) -> Completion:
-        """POST an /infill-shaped body (translated for the server kind) and parse the reply."""
+    async def infill(self, body: Mapping[str, Any], on_text: OnText | None = None) -> Completion:
+        """POST an /infill-shaped body (translated for the server kind) and parse the reply.
+
+        ``on_text`` is told the answer so far while a streamed reply comes in.
+        """
         chosen = body
         if self.wire.kind == "infill" and body.get("n_predict", 0) > 0:
             chosen = {**body, "stream": self.streaming.stream}
         with self.streaming.timing(chosen is not body):
             data = await self._request(
-                "POST", self.endpoint, self.wire.translate(chosen), self.wire.decoder()
+                "POST", self.endpoint, self.wire.translate(chosen), self.wire.decoder(), on_text
             )
         try:
             return parse_completion(data)
@@ -161,12 +169,18 @@ class InfillClient:
         await self._request("GET", self._root + self.wire.health_path, None)
 
     async def _request(
-        self, method: str, url: str, body: Mapping[str, Any] | None, decode: Decoder | None = None
+        self,
+        method: str,
+        url: str,
+        body: Mapping[str, Any] | None,
+        decode: Decoder | None = None,
+        on_text: OnText | None = None,
     ) -> Any:
         # The whole exchange has a deadline: a server that dribbles one byte
         # a second would never trip a limit per read.
         try:
-            return await within(self._exchange(method, url, body, decode), self._timeout_s)
+            exchange = self._exchange(method, url, body, decode, on_text)
+            return await within(exchange, self._timeout_s)
         except asyncio.TimeoutError:
             raise ServerProblem(Kind.TIMEOUT, f"after {self._timeout_s:g} s") from None
         except ServerProblem as problem:
@@ -177,19 +191,29 @@ class InfillClient:
             raise
 
     async def _exchange(
-        self, method: str, url: str, body: Mapping[str, Any] | None, decode: Decoder | None
+        self,
+        method: str,
+        url: str,
+        body: Mapping[str, Any] | None,
+        decode: Decoder | None,
+        on_text: OnText | None,
     ) -> Any:
         content = None if body is None else json.dumps(body).encode("utf-8")
+        reader: StreamReader | None = None
         try:
             async with self._http.stream(method, url, content=content) as response:
+                status = response.status_code
+                content_type = response.headers.get("content-type", "")
+                streamed = content_type.startswith("text/event-stream")
+                if streamed and status == 200 and decode is None and on_text is not None:
+                    reader = StreamReader()
                 raw = bytearray()
                 async for piece in response.aiter_bytes():
                     raw += piece
                     if len(raw) > MAX_REPLY_BYTES:
                         raise ServerProblem(Kind.BAD_RESPONSE, "reply larger than 1 MiB")
-                status = response.status_code
-                content_type = response.headers.get("content-type", "")
-                streamed = content_type.startswith("text/event-stream")
+                    if reader is not None and on_text is not None:
+                        reader = _fed(reader, piece, on_text)
         except httpx.ConnectError as err:
             if isinstance(err.__cause__, ssl.SSLError) or "SSL" in str(err):
                 raise ServerProblem(Kind.TLS, _short(err)) from None
@@ -204,6 +228,8 @@ class InfillClient:
         try:
             if decode is not None:  # another server kind's reply (backends.py)
                 return decode(bytes(raw), content_type)
+            if reader is not None:
+                return reader.result()
             return merge_stream(bytes(raw)) if streamed else json.loads(raw)
         except StreamError as err:
             raise ServerProblem(Kind.SERVER_ERROR, str(err)) from None
@@ -211,6 +237,21 @@ class InfillClient:
             raise ServerProblem(Kind.BAD_RESPONSE, str(err)) from None
         except ValueError:
             raise ServerProblem(Kind.BAD_RESPONSE, "reply is not valid JSON") from None
+
+
+def _fed(reader: StreamReader, piece: bytes, on_text: OnText) -> StreamReader | None:
+    """Feed ``piece`` to ``reader``, telling ``on_text`` if the answer grew.
+
+    A reply that does not parse stops being read as it comes (None): it is
+    parsed whole at its end, which reports the problem.
+    """
+    try:
+        grew = reader.feed(piece)
+    except (ProtocolError, StreamError):
+        return None
+    if grew:
+        on_text(reader.content)
+    return reader
 
 
 def _short(err: Exception) -> str:

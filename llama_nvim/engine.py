@@ -260,9 +260,11 @@ class Engine:
 
     def _show(self, snapshot: Snapshot, lines: list[str], figures: InfoFigures) -> None:
         """Show ``lines``; once drawn, the editor's ``shown`` event starts the speculation."""
-        self.counters.shown += 1
-        cached = figures.cached or figures.completion is None
-        plan = RenderPlan(snapshot, lines, info_text(figures), self.config.show_info, cached)
+        if not figures.growing:
+            self.counters.shown += 1
+        cached = not figures.growing and (figures.cached or figures.completion is None)
+        info = info_text(figures)
+        plan = RenderPlan(snapshot, lines, info, self.config.show_info, cached, figures.growing)
         self._editor.show(plan)
 
     # -- figures -------------------------------------------------------------------------

@@ -87,12 +87,14 @@ class Shown:
     as every keystroke snapshot is: the key the speculative request stores its
     answer under (None where that snapshot cannot be told, see context.lua).
     ``filetype`` and ``latency_ms`` (from the keystroke that asked; None for a
-    cached hint) are for :LlamaStats.
+    cached hint) are for :LlamaStats. ``finished``: the finished form of a hint
+    first drawn while its answer was still coming, which was counted then.
     """
 
     after_accept: Snapshot | None = None
     filetype: str = ""
     latency_ms: int | None = None
+    finished: bool = False
 
 
 @dataclass(frozen=True)
@@ -252,7 +254,8 @@ def _shown(payload: Mapping[str, Any]) -> Shown:
     if latency is not None and latency < 0:
         raise Malformed("latency_ms: negative")
     snapshot = _snapshot(after_accept, manual=False) if after_accept is not None else None
-    return Shown(snapshot, _text(payload, "filetype"), latency)
+    finished = _get(payload, "finished", bool, False)
+    return Shown(snapshot, _text(payload, "filetype"), latency, finished)
 
 
 def _accepted(payload: Mapping[str, Any]) -> Accepted:
@@ -347,6 +350,9 @@ class ShowHint:
     info: str  # after the hint's first line (show_info 2), else ""
     status: str  # for the status line (show_info 1 and 2), else ""
     cached: bool = False  # from a cache: no latency to count (:LlamaStats)
+    # The start of an answer still coming (the rest follows at the same place);
+    # with no lines, the answer came to nothing: hide what was drawn of it.
+    growing: bool = False
 
     def to_lua(self) -> dict[str, Any]:
         """The table the Lua side receives."""

@@ -183,18 +183,47 @@ def parse_completion(data: Any) -> Completion:
     )
 
 
-def merge_stream(raw: bytes) -> dict[str, Any]:
-    """Join a streamed /infill reply (server-sent events) into one reply object.
+class StreamReader:
+    """Reads a streamed /infill reply (server-sent events) as its bytes arrive.
 
     Each event carries a piece of ``content``; the last one (``stop: true``)
     carries the timings and other fields asked for in ``response_fields``.
+    ``feed`` takes the bytes as they come, so what has come so far can be shown
+    while the server still generates.
     """
-    pieces: list[str] = []
-    final: dict[str, Any] | None = None
-    for block in raw.split(b"\n\n"):
+
+    def __init__(self) -> None:
+        self._pending = b""
+        self._pieces: list[str] = []
+        self._final: dict[str, Any] | None = None
+
+    @property
+    def content(self) -> str:
+        """The text received so far."""
+        return "".join(self._pieces)
+
+    def feed(self, data: bytes) -> bool:
+        """Take the next bytes of the reply; True if the content grew."""
+        blocks = (self._pending + data).split(b"\n\n")
+        self._pending = blocks.pop()  # the last block may be cut mid-event
+        grew = False
+        for block in blocks:
+            grew = self._event(block) or grew
+        return grew
+
+    def result(self) -> dict[str, Any]:
+        """The reply as one object, once all its bytes were fed."""
+        if self._pending:
+            self._event(self._pending)
+            self._pending = b""
+        if self._final is None:
+            raise ProtocolError("the stream ended before its last event")
+        return {**self._final, "content": self.content}
+
+    def _event(self, block: bytes) -> bool:
         block = block.strip()
         if not block.startswith(b"data:"):
-            continue
+            return False
         try:
             event = json.loads(block[5:])
         except ValueError:
@@ -203,16 +232,22 @@ def merge_stream(raw: bytes) -> dict[str, Any]:
             raise ProtocolError("a streamed event is not a JSON object")
         if "error" in event:
             raise StreamError(error_message(event) or "error in the stream")
+        if event.get("stop") is True:
+            self._final = event
         piece = event.get("content")
         if isinstance(piece, str):
-            pieces.append(piece)
-        elif piece is not None:
+            self._pieces.append(piece)
+            return bool(piece)
+        if piece is not None:
             raise ProtocolError(f"'content' is {type(piece).__name__}, not a string")
-        if event.get("stop") is True:
-            final = event
-    if final is None:
-        raise ProtocolError("the stream ended before its last event")
-    return {**final, "content": "".join(pieces)}
+        return False
+
+
+def merge_stream(raw: bytes) -> dict[str, Any]:
+    """Join a whole streamed /infill reply into one reply object (see StreamReader)."""
+    reader = StreamReader()
+    reader.feed(raw)
+    return reader.result()
 
 
 class StreamError(Exception):

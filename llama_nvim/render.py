@@ -25,6 +25,7 @@ class InfoFigures:
     completion: Completion | None = None
     ring: str = ""
     alternative: str = ""  # "2/3" while cycling through suggestions
+    growing: bool = False  # part of an answer still being generated
 
 
 def info_text(stats: InfoFigures) -> str:
@@ -32,7 +33,9 @@ def info_text(stats: InfoFigures) -> str:
     parts: list[str] = []
     if stats.alternative:
         parts.append(f"suggestion {stats.alternative}")
-    if stats.cached or stats.completion is None:
+    if stats.growing:
+        parts.append("receiving")
+    elif stats.cached or stats.completion is None:
         parts.append("cached")
     else:
         c = stats.completion
@@ -57,6 +60,7 @@ class RenderPlan:
     info: str
     show_info: int
     cached: bool = False  # from the suggestion cache, not a reply to this keystroke
+    growing: bool = False  # the start of an answer still coming; no lines: take it back
 
     def message(self) -> ShowHint:
         """The message the Lua side draws; it re-checks the anchor before drawing."""
@@ -74,6 +78,7 @@ class RenderPlan:
             info=f"  {info}" if info else "",
             status=self.info if self.show_info else "",
             cached=self.cached,
+            growing=self.growing,
         )
 
     def to_lua(self) -> dict[str, Any]:

@@ -6,7 +6,7 @@ import asyncio
 from collections.abc import Callable
 from typing import Any
 
-from .client import InfillClient
+from .client import InfillClient, OnText
 from .counters import Counters
 from .debuglog import DebugLog
 from .messages import RequestDone, RequestStarted
@@ -46,8 +46,12 @@ class Sender:
         """False while backing off from a server that keeps failing."""
         return self._reporter.may_request(self._clock())
 
-    async def send(self, body: dict[str, Any], *, quiet: bool = False) -> Completion | None:
+    async def send(
+        self, body: dict[str, Any], *, quiet: bool = False, on_text: OnText | None = None
+    ) -> Completion | None:
         """The server's completion, or None after a problem (reported unless ``quiet``).
+
+        ``on_text`` is told the answer so far while a streamed reply comes in.
 
         A request the user waits for (not ``quiet``) is announced to the editor
         when sent and when ended, whatever the end: that drives the statusline.
@@ -64,7 +68,7 @@ class Sender:
         started = self._clock()
         status, error = "error", ""  # unless set below: an unexpected exception is one too
         try:
-            completion = await self._client.infill(body)
+            completion = await self._client.infill(body, on_text)
             status = "ok"
         except asyncio.CancelledError:
             status = "cancelled"

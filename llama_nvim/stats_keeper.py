@@ -42,7 +42,8 @@ class StatsKeeper:
     def record(self, event: Shown | Accepted) -> None:
         """Count one event from the Lua half."""
         if isinstance(event, Shown):
-            self.stats.shown(event.filetype, event.latency_ms)
+            if not event.finished:  # counted when it was first drawn
+                self.stats.shown(event.filetype, event.latency_ms)
         else:
             self.stats.accepted(event.filetype, event.kind, event.chars, continued=event.continued)
 

@@ -3,6 +3,11 @@
 It runs as the scheduler's task. While its request is on the wire, a later
 keystroke that only types on waits beside it (scheduler.py); when the answer
 comes, that keystroke is served from it if it matches, else asked for at once.
+
+A streamed answer (a slow server's) is shown as it grows, while no later key
+came: the user sees the first words of a suggestion that takes a second to
+finish, and may accept them. The finished answer replaces it, or withdraws it
+if it is filtered out.
 """
 
 from __future__ import annotations
@@ -21,6 +26,48 @@ from .scheduler import Waiting
 from .speculation import Speculation
 
 Show = Callable[[Snapshot, list[str], InfoFigures], None]
+
+# A growing answer is redrawn at most this often, and whenever a line is complete.
+REDRAW_GAP_S = 0.05
+
+
+class GrowingAnswer:
+    """Shows a streamed answer while it grows, as long as its keystroke is the newest."""
+
+    def __init__(
+        self, show: Show, snapshot: Snapshot, is_current: Callable[[], bool], ring: str
+    ) -> None:
+        self._show = show
+        self._snapshot = snapshot
+        self._is_current = is_current
+        self._ring = ring
+        self._drawn_at: float | None = None
+        self._drawn_lines = 0
+
+    @property
+    def drawn(self) -> bool:
+        """True once part of the answer was shown."""
+        return self._drawn_at is not None
+
+    def __call__(self, text: str) -> None:
+        """The answer so far: draw it, unless drawn a moment ago or no longer wanted."""
+        if not self._is_current():
+            return
+        now = asyncio.get_running_loop().time()
+        new_line = text.count("\n") > self._drawn_lines
+        if self._drawn_at is not None and not new_line and now - self._drawn_at < REDRAW_GAP_S:
+            return
+        lines = suggestion_lines(text, self._snapshot)
+        if lines is None:
+            return
+        self._drawn_at = now
+        self._drawn_lines = text.count("\n")
+        self._show(self._snapshot, lines, InfoFigures(growing=True, ring=self._ring))
+
+    def withdraw(self) -> None:
+        """The finished answer shows nothing: take back what was drawn of it."""
+        if self.drawn and self._is_current():
+            self._show(self._snapshot, [], InfoFigures(growing=True))
 
 
 class UserRequest(Stage):
@@ -72,8 +119,11 @@ class UserRequest(Stage):
         )
         # While on the wire, a keystroke that types on may wait for this answer.
         self._scheduler.on_the_wire(lambda item: may_serve(context, item[1]))
+        growing = GrowingAnswer(
+            self._show, snapshot, lambda: self._scheduler.is_current(seq), self._ring_info()
+        )
         try:
-            completion = await self._sender.send(body)
+            completion = await self._sender.send(body, on_text=growing)
         finally:
             waiting = self._scheduler.off_the_wire()
         lines = None
@@ -86,6 +136,7 @@ class UserRequest(Stage):
             await self._serve_waiting(waiting)
             return
         if completion is None:
+            growing.withdraw()
             return
         if not self._scheduler.is_current(seq):
             self._log.write("drop", seq=seq, reason="stale")
@@ -94,6 +145,7 @@ class UserRequest(Stage):
         if lines is None:
             self._log.write("drop", seq=seq, reason="filtered", content=completion.content)
             self._counters.dropped_filtered += 1
+            growing.withdraw()
             return
         n_ctx = self._builder.n_ctx
         self._show(

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.fixtures.tiny_fim_model import build_model
+from tests.fixtures.tiny_fim_model import SLOW, build_model
 from tests.harness import (
     REPO,
     Editor,
@@ -37,6 +37,21 @@ def no_fim_model(model_dir: Path) -> Path:
 def llama_server(fim_model: Path) -> Iterator[LlamaServer]:
     """One real llama-server for the session (one slot, so cache behaviour is deterministic)."""
     server = LlamaServer(fim_model, free_port())
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def slow_server(model_dir: Path) -> Iterator[LlamaServer]:
+    """A llama-server slower than a typist: the CPU-bound benchmark model (SLOW's shape).
+
+    A fixed sampling seed: the same prompt gets the same answer each time it is asked.
+    """
+    server = LlamaServer(build_model(model_dir / "slow-fim.gguf", shape=SLOW), free_port(),
+                         "-fa", "off", "--metrics", "--seed", "42")  # fmt: skip
     server.start()
     try:
         yield server

@@ -45,6 +45,8 @@ class Reply:
     cut_after: int = -1
     # Chunked transfer encoding (a chunk per server-sent event), as llama-server streams.
     chunked: bool = False
+    # Seconds between the chunks of a chunked reply (a server generating slowly).
+    event_gap: float = 0.0
     # Close the connection after the answer without saying so (a kept-alive
     # connection dropped by the server).
     close_after: bool = False
@@ -352,6 +354,8 @@ class FakeServer:
             else:
                 conn.sendall(head + chunks[0])
                 for chunk in chunks[1:]:  # one send per chunk, as a streaming server does
+                    if reply.event_gap and not self._wait(conn, request, reply.event_gap):
+                        return False
                     conn.sendall(chunk)
         except OSError:
             request.hung_up = True

@@ -8,14 +8,13 @@ slow model gets a shorter, later request than the fast one.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.fixtures.tiny_fim_model import SLOW, build_model
-from tests.harness import Editor, LlamaServer, caught_up, free_port
+from tests.harness import Editor, LlamaServer, caught_up
 from tests.recording_proxy import RecordingProxy
 
 pytestmark = pytest.mark.integration
@@ -25,17 +24,6 @@ SOURCE = "import os\n\n\ndef main():\n    total = 0\n    return total\n"
 MOST_LINES = 15
 DEFAULT_N_PREDICT = 128
 DEFAULT_T_MAX_PREDICT_MS = 250
-
-
-@pytest.fixture(scope="module")
-def slow_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LlamaServer]:
-    model = build_model(tmp_path_factory.mktemp("slow") / "slow-fim.gguf", shape=SLOW)
-    server = LlamaServer(model, free_port(), "-fa", "off", "--seed", "42")
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 def suggestion_bodies(proxy: RecordingProxy) -> list[dict[str, Any]]:

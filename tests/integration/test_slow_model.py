@@ -2,25 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 
-from tests.fixtures.tiny_fim_model import SLOW, build_model
-from tests.harness import LlamaServer, free_port
+from tests.harness import LlamaServer
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture(scope="module")
-def slow_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LlamaServer]:
-    model = build_model(tmp_path_factory.mktemp("slow") / "slow-fim.gguf", shape=SLOW)
-    server = LlamaServer(model, free_port(), "-fa", "off")
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 def test_slow_model_answers_infill_with_ascii_code(slow_server: LlamaServer) -> None:

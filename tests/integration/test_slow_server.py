@@ -10,32 +10,19 @@ from __future__ import annotations
 import re
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.fixtures.tiny_fim_model import SLOW, build_model
-from tests.harness import Editor, LlamaServer, caught_up, free_port, human_pause
+from tests.harness import Editor, LlamaServer, caught_up, human_pause, wait_until
 
 pytestmark = pytest.mark.integration
 
 SOURCE = "import os\n\n\ndef main():\n    total = 0\n    return total\n"
 # A typist's gap between keys (s): well under this server's time per request.
 KEY_GAP = 0.08
-
-
-@pytest.fixture(scope="module")
-def slow_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LlamaServer]:
-    model = build_model(tmp_path_factory.mktemp("slow") / "slow-fim.gguf", shape=SLOW)
-    # A fixed sampling seed: the same prompt gets the same answer each time it is asked.
-    server = LlamaServer(model, free_port(), "-fa", "off", "--metrics", "--seed", "42")
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 class ServerLoad:
@@ -184,3 +171,75 @@ def test_an_answer_for_a_place_typed_through_shows_the_rest(
         editor.type("<Esc>")
         editor.nvim.command("silent! %d | write")
     assert served == 1, "the answer never matched what was typed in three tries"
+
+
+# Records every hint drawn ({growing, lines}); with g:llama_test_tab_on_growing
+# set, the user presses Tab as soon as the first words of a suggestion show.
+RECORD_DRAWS = """
+local hint = require('llama_nvim.hint')
+local draw = hint.show
+vim.g.llama_test_draws = {}
+local pressed = false
+hint.show = function(plan)
+  draw(plan)
+  if hint.current() ~= plan then
+    return
+  end
+  local draws = vim.g.llama_test_draws
+  table.insert(draws, { growing = plan.growing, lines = plan.lines })
+  vim.g.llama_test_draws = draws
+  if plan.growing and vim.g.llama_test_tab_on_growing and not pressed then
+    pressed = true
+    vim.api.nvim_input('<Tab>')
+  end
+end
+"""
+
+
+def draws(editor: Editor) -> list[tuple[bool, str]]:
+    return [(d["growing"], "\n".join(d["lines"])) for d in editor.nvim.vars["llama_test_draws"]]
+
+
+# Long answers, without pacing, so that the server streams each for a while.
+LONG_ANSWERS = {"speculative": False, "latency_target_ms": 0, "n_predict": 96,
+                "t_max_predict_ms": 5000, "t_max_predict_ms_first": 5000}  # fmt: skip
+
+
+def test_a_slow_answer_is_on_screen_while_it_is_generated(
+    make_editor: Callable[..., Editor], slow_server: LlamaServer, tmp_path: Path
+) -> None:
+    editor = make_editor({"endpoint": slow_server.infill_url, **LONG_ANSWERS})
+    editor.lua(RECORD_DRAWS)
+    open_line(editor, tmp_path / "g.py")
+    caught_up(editor)
+    seen = draws(editor)
+    # Its first words were drawn before the answer was finished, then replaced by it.
+    finished = [text for growing, text in seen if not growing]
+    assert finished, seen
+    growing = [text for is_growing, text in seen[: seen.index((False, finished[0]))] if is_growing]
+    assert growing, seen
+    assert all(finished[0].startswith(text.rstrip()) for text in growing), seen
+    stats = editor.stats()
+    assert stats["cancelled"] == 0
+    assert stats["shown"] <= stats["requests"], "a growing hint is one suggestion"
+    assert editor.hint() is not None
+    assert editor.lines()[5] == "    ", "nothing is inserted until accepted"
+
+
+def test_tab_on_a_growing_suggestion_inserts_what_is_shown(
+    make_editor: Callable[..., Editor], slow_server: LlamaServer, tmp_path: Path
+) -> None:
+    editor = make_editor({"endpoint": slow_server.infill_url, **LONG_ANSWERS})
+    editor.lua(RECORD_DRAWS)
+    editor.nvim.vars["llama_test_tab_on_growing"] = True
+    open_line(editor, tmp_path / "h.py")
+    wait_until(lambda: editor.nvim.vars["llama_test_draws"], timeout=10, what="a hint")
+    editor.keys_handled()
+    first_growing, first_text = draws(editor)[0]
+    assert first_growing, draws(editor)
+    lines = editor.lines()
+    # The hint only grows: what Tab inserted starts with what was first drawn.
+    inserted = "\n".join(lines[5 : 5 + first_text.count("\n") + 1])
+    assert inserted.startswith("    " + first_text), (first_text, lines)  # after the indent
+    assert lines[:5] == SOURCE.splitlines()[:5]
+    assert lines[-1] == "    return total"

@@ -15,7 +15,7 @@ import asyncio
 import dataclasses
 import json
 import sys
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
@@ -75,7 +75,8 @@ class FakeEditor:
 
     def show(self, plan: RenderPlan) -> None:
         self.shown.append(plan)
-        if self.report is not None:
+        # As the Lua half: the fetch ahead is asked for once a hint is finished.
+        if self.report is not None and plan.lines and not plan.growing:
             self.report("shown", {"after_accept": after_accept(plan)})
 
     def notify(self, message: str, *, error: bool) -> None:
@@ -111,6 +112,20 @@ class CharTokens(TokenCounter):
 def reply_to(prompt: str) -> str:
     """The fake server's suggestion for a prompt (never what a test types next by accident)."""
     return f"@{len(prompt)}"
+
+
+def ok_streamed(pieces: list[str], gates: list[asyncio.Event]) -> httpx.Response:
+    """A streamed /infill reply: each piece an event, after ``gates[i]`` is set if there is one."""
+
+    async def events() -> AsyncIterator[bytes]:
+        for i, piece in enumerate(pieces):
+            if i < len(gates):
+                await gates[i].wait()
+            yield b"data: " + json.dumps({"content": piece, "stop": False}).encode() + b"\n\n"
+        final = json.loads(ok("").content) | {"stop": True}
+        yield b"data: " + json.dumps(final).encode() + b"\n\n"
+
+    return httpx.Response(200, headers={"content-type": "text/event-stream"}, content=events())
 
 
 def ok(content: str, **fields: Any) -> httpx.Response:

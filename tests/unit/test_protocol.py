@@ -16,6 +16,7 @@ from llama_nvim.protocol import (
     ProtocolError,
     ServerProps,
     StreamError,
+    StreamReader,
     Timings,
     build_infill_body,
     build_priming_body,
@@ -278,6 +279,22 @@ def test_a_stream_is_joined_into_one_reply() -> None:
     assert completion.content == "abc\n"
     assert completion.timings.prompt_n == 7
     assert completion.tokens_cached == 9
+
+
+def test_a_stream_read_as_it_arrives_tells_each_growth_and_ends_as_one_reply() -> None:
+    raw = (
+        _event({"content": "ab", "stop": False})
+        + _event({"content": "", "stop": False})
+        + _event({"content": "c\n", "stop": False})
+        + _event({"content": "", "stop": True, "timings/prompt_n": 7})
+    )
+    reader = StreamReader()
+    seen: list[str] = []
+    for i in range(0, len(raw), 5):  # pieces that cut events anywhere
+        if reader.feed(raw[i : i + 5]):
+            seen.append(reader.content)
+    assert seen == ["ab", "abc\n"]
+    assert reader.result() == merge_stream(raw)
 
 
 @pytest.mark.parametrize(

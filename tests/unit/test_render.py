@@ -75,6 +75,7 @@ def test_to_lua_carries_anchor_literal_lines_and_screen_column() -> None:
         "info": "  llama: cached",
         "status": "llama: cached",
         "cached": True,  # no latency to count for :LlamaStats
+        "growing": False,  # the whole answer, not the start of one still coming
     }
 
 

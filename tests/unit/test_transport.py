@@ -75,6 +75,24 @@ def test_chunked_streamed_reply_is_joined_and_the_connection_kept(fake: FakeServ
     assert fake.connections == 1
 
 
+def test_a_streamed_reply_is_told_as_it_grows_over_the_socket(fake: FakeServer) -> None:
+    # A server generating slowly: each event some time after the one before.
+    fake.responder = answers(Reply.infill_stream(["de", "f f", "():"], event_gap=0.05))
+    seen: list[tuple[str, float]] = []
+
+    async def scenario(client: InfillClient) -> str:
+        clock = asyncio.get_running_loop().time
+        completion = await client.infill(BODY, lambda text: seen.append((text, clock())))
+        seen.append(("end", clock()))
+        return completion.content
+
+    assert with_client(fake, scenario) == "def f():"
+    assert [text for text, _ in seen] == ["de", "def f", "def f():", "end"]
+    # Each piece was told as it came, not all at the reply's end (three gaps later).
+    first_told, end = seen[0][1], seen[-1][1]
+    assert end - first_told >= 0.1
+
+
 def test_connection_dropped_by_the_server_after_an_answer_loses_nothing(fake: FakeServer) -> None:
     # The server closes each kept-alive connection after its answer without
     # saying so (as on its idle limit): every request still gets its answer,

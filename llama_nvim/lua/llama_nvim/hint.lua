@@ -137,6 +137,13 @@ function M.show(plan)
   if buf ~= plan.buf or tick ~= plan.tick or row ~= plan.row or col ~= plan.col then
     return -- stale: the user moved on since the request
   end
+  if #plan.lines == 0 then
+    -- A growing answer came to nothing: take back what was drawn of it.
+    if shown and shown.growing and M.valid() then
+      M.hide()
+    end
+    return
+  end
   ---@cast plan llama_nvim.Hint
   plan.win = win
   set_display(plan, plan.vcol)

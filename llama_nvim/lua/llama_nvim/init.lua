@@ -56,6 +56,13 @@ function M.hide()
   hint.hide()
 end
 
+---@param a llama_nvim.Hint
+---@param b llama_nvim.Hint
+---@return boolean
+local function same_place(a, b)
+  return a.buf == b.buf and a.tick == b.tick and a.row == b.row and a.col == b.col
+end
+
 ---Draws a render plan (called by the Python host, asynchronously).
 ---@param plan llama_nvim.RenderPlan
 function M.show(plan)
@@ -66,19 +73,29 @@ function M.show(plan)
   local before = hint.current()
   hint.show(plan)
   local now = hint.current()
-  if now ~= nil and now ~= before then
-    menus.note_drawn(now)
-    events.suggestion_shown(now)
-    -- Python fetches ahead the suggestion for after this one is accepted whole
-    -- (keyed by the snapshot the editor will send then) and counts it.
-    ---@type llama_nvim.ShownEvent
-    local ev = {
-      after_accept = hint.after_accept(now),
-      filetype = vim.bo[now.buf].filetype,
-      latency_ms = stats.latency(now),
-    }
-    rpc.notify('shown', ev)
+  if now == nil or now == before then
+    return
   end
+  menus.note_drawn(now)
+  -- A growing answer is one suggestion however often it is redrawn: told
+  -- once when it first shows, and again when finished (for the fetch ahead).
+  local grown = before ~= nil and before.growing and same_place(before, now)
+  if grown and now.growing then
+    return
+  end
+  if not grown then
+    events.suggestion_shown(now)
+  end
+  -- Python fetches ahead the suggestion for after this one is accepted whole
+  -- (keyed by the snapshot the editor will send then) and counts it.
+  ---@type llama_nvim.ShownEvent
+  local ev = {
+    after_accept = not now.growing and hint.after_accept(now) or nil,
+    filetype = vim.bo[now.buf].filetype,
+    latency_ms = not grown and stats.latency(now) or nil,
+    finished = grown,
+  }
+  rpc.notify('shown', ev)
 end
 
 ---How a suggestion's text is shown from screen column `vcol`.

@@ -58,6 +58,7 @@
 ---@field after_accept llama_nvim.Snapshot|nil what the editor will send once the whole hint is accepted
 ---@field filetype string for :LlamaStats
 ---@field latency_ms integer|nil from the keystroke that asked; nil for a cached one
+---@field finished boolean|nil the finished form of a hint drawn while its answer was coming
 
 ---Kind 'enabled': suggestions were turned on or off (this side owns the switch).
 ---@class llama_nvim.EnabledEvent
@@ -143,6 +144,7 @@
 ---@field info string text after the line ('' unless show_info is 2)
 ---@field status string the statusline text ('' when show_info is 0)
 ---@field cached boolean from a cache, not a reply to its keystroke
+---@field growing boolean the start of an answer still coming (no lines: hide what was drawn)
 
 ---A shown hint: the render plan plus what Lua adds when it draws it.
 ---@class llama_nvim.Hint: llama_nvim.RenderPlan

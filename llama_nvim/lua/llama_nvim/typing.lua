@@ -34,7 +34,9 @@ local function on_cursor()
   -- On a huge line (minified code) the context is cut anyway, and an inline
   -- hint would make every keystroke slow to redraw: no suggestion there.
   local huge = vim.fn.col('$') - 1 > state.opts.max_line_bytes
-  if kept or huge or not context.eligible(buf) or vim.fn.pumvisible() == 1 then
+  -- A hint still growing keeps its request: its answer serves what follows.
+  local growing = kept and hint.current().growing
+  if (kept and not growing) or huge or not context.eligible(buf) or vim.fn.pumvisible() == 1 then
     rpc.notify('cancel')
     return
   end
