@@ -106,6 +106,7 @@ class Engine:
             ring_info=self._ring_info,
         )
         self._editor = editor
+        self._clock = clock
         self._background: set[asyncio.Task[Any]] = set()
 
     @property
@@ -172,10 +173,11 @@ class Engine:
             self.projects.enter(event.filename, event.cwd)
         elif isinstance(event, Leave):
             self.priming.left_insert()
-            self.scheduler.supersede()
+            self.scheduler.supersede(keep_background=True)
         elif isinstance(event, Cancel):
-            # The pending reply is no longer wanted (hint kept by typing, menu shown).
-            self.scheduler.supersede()
+            # The pending reply is no longer wanted (hint kept by typing, menu shown);
+            # priming is no reply anyone waits for.
+            self.scheduler.supersede(keep_background=True)
         elif isinstance(event, Shown):
             if self.enabled and event.after_accept is not None:
                 self.speculation.start(event.after_accept)
@@ -187,6 +189,8 @@ class Engine:
         self.counters.events += 1
         self.priming.typed()
         snapshot = event.snapshot
+        if not snapshot.manual:
+            self.sender.pacer.typed(self._clock())
         if not self._wanted(snapshot):
             seq = self.scheduler.supersede()
             self.log.write("skip", seq=seq, reason="disabled, excluded or mid-line")

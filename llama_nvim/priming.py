@@ -83,7 +83,7 @@ class Priming(Stage):
                 continue
             if not self._ring.queued:
                 if self._cap_changed() and self._enabled() and self._sender.may_request():
-                    self._scheduler.run(self.prime())
+                    self._scheduler.run(self.prime(), background=True)
                 continue
             if not self._tokens.exact and not self._tokenizer_tried:
                 # Loading the tokenizer holds the GIL for a few hundred ms: do it
@@ -92,7 +92,7 @@ class Priming(Stage):
                 await self.load_tokenizer()
             if not self._sender.may_request():
                 continue
-            self._scheduler.run(self.admit_and_prime())
+            self._scheduler.run(self.admit_and_prime(), background=True)
 
     async def load_tokenizer(self) -> None:
         """Load the exact tokenizer off the event loop."""

@@ -41,6 +41,7 @@ class Scheduler:
     def __init__(self) -> None:
         self._seq = 0
         self._task: asyncio.Task[None] | None = None  # the user's request, or priming
+        self._background = False  # the task is priming: nobody waits for its reply
         self._closing: set[asyncio.Task[None]] = set()
         # While the user's request is on the wire: which later states its answer may serve.
         self._serves: Callable[[Any], bool] | None = None
@@ -51,11 +52,17 @@ class Scheduler:
         """The user's request or priming, as last started."""
         return self._task
 
-    def supersede(self) -> int:
-        """Make every earlier reply stale and cancel the task that waits for one."""
+    def supersede(self, *, keep_background: bool = False) -> int:
+        """Make every earlier reply stale and cancel the task that waits for one.
+
+        ``keep_background``: priming goes on (nothing needs the server now, as
+        after leaving insert mode): its prompt is computed either way, since
+        llama-server cannot stop a prompt it has started.
+        """
         self._seq += 1
         self._waiting = None
-        self.cancel(self._task)
+        if not (keep_background and self._background):
+            self.cancel(self._task)
         return self._seq
 
     def wait_behind(self, item: T) -> int | None:
@@ -86,9 +93,12 @@ class Scheduler:
         """True if nothing superseded ``seq`` since it was handed out."""
         return seq == self._seq
 
-    def run(self, coro: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
-        """Start the user's request (or priming) as the task the next event cancels."""
+    def run(
+        self, coro: Coroutine[Any, Any, None], *, background: bool = False
+    ) -> asyncio.Task[None]:
+        """Start the user's request (or priming: ``background``), which the next event cancels."""
         self._task = asyncio.ensure_future(coro)
+        self._background = background
         return self._task
 
     def cancel(self, task: asyncio.Task[None] | None) -> None:

@@ -9,6 +9,7 @@ from .cache import SuggestionCache
 from .config import Config
 from .context import LocalContext, Snapshot, build_local_context
 from .filtering import suggestion_lines
+from .pacing import T_MAX_PREDICT
 from .pipeline import Pipeline, Stage
 
 
@@ -70,18 +71,22 @@ class Speculation(Stage):
         self._task = asyncio.ensure_future(self._fetch(after_accept, context))
 
     async def _fetch(self, snapshot: Snapshot, context: LocalContext) -> None:
-        if self._config.speculative_delay_ms:
+        # Paced as the user's requests are (pacing.py): on a slow server a
+        # fetch ahead waits for a pause too, and asks for what fits the target.
+        pacing = self._sender.pacer.pacing(self._config)
+        delay_ms = max(self._config.speculative_delay_ms, pacing.debounce_ms)
+        if delay_ms:
             with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(
-                    self._wanted.wait(), self._config.speculative_delay_ms / 1000
-                )
+                await asyncio.wait_for(self._wanted.wait(), delay_ms / 1000)
         await self._scheduler.quiet()
         self._counters.speculative += 1
+        t_max = pacing.t_max_predict_ms if T_MAX_PREDICT in pacing.auto else None
         body = self._builder.body(
             self._projects.current,
             snapshot,
             context,
-            t_max_predict_ms=self._config.t_max_predict_ms,
+            n_predict=pacing.n_predict,
+            t_max_predict_ms=t_max or self._config.t_max_predict_ms,
         )
         completion = await self._sender.send(body, quiet=True)
         if completion is None:

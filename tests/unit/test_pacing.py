@@ -18,6 +18,8 @@ from llama_nvim.engine import Engine
 from llama_nvim.pacing import (
     DEBOUNCE_CAP_MS,
     KEY_GAP_MS,
+    KEY_GAPS_KEPT,
+    KEY_GAPS_NEEDED,
     MIN_SAMPLES,
     N_PREDICT_FLOOR,
     T_MAX_PREDICT_FLOOR_MS,
@@ -139,6 +141,37 @@ def test_the_debounce_follows_how_long_answers_take_not_how_long_they_may_be() -
     assert pacing.n_predict == Config().n_predict
     long_answers = Timings(prompt_n=20, prompt_ms=4.0, predicted_n=128, predicted_ms=96.0)
     assert measured(long_answers, round_trip_ms=60.0).pacing(Config()).debounce_ms > 10
+
+
+def typed_at_gaps(pacer: Pacer, gaps_ms: list[float]) -> Pacer:
+    at = 100.0
+    pacer.typed(at)
+    for gap in gaps_ms:
+        at += gap / 1000
+        pacer.typed(at)
+    return pacer
+
+
+def test_the_users_gap_between_keys_is_measured_without_their_pauses() -> None:
+    gaps = [80.0 + i for i in range(70)]  # 80..149 ms, and pauses that are not typing
+    pacer = typed_at_gaps(Pacer(), [*gaps[:30], 2500.0, *gaps[30:], 1500.0])
+    kept = sorted(gaps)[-KEY_GAPS_KEPT:]
+    assert pacer.key_gap_ms == pytest.approx(kept[int(0.9 * (len(kept) - 1))], abs=0.01)
+    assert typed_at_gaps(Pacer(), gaps[: KEY_GAPS_NEEDED - 1]).key_gap_ms == 0
+
+
+def test_on_a_slow_server_the_debounce_outlasts_the_users_gap_between_keys() -> None:
+    quick_typist = measured(SLOW).pacing(Config())
+    slow_typist = typed_at_gaps(measured(SLOW), [250.0] * 64)
+    assert slow_typist.key_gap_ms == pytest.approx(250.0)
+    assert quick_typist.debounce_ms < 250
+    assert slow_typist.pacing(Config()).debounce_ms == 250
+    # A fast server is never overtaken: it asks at once whatever the typist's pace.
+    fast = typed_at_gaps(measured(FAST), [250.0] * 64)
+    assert fast.pacing(Config()).debounce_ms == Config().debounce_ms
+    # The debounce stays under its cap even for the slowest typist.
+    slowest = typed_at_gaps(measured(SLOW), [900.0] * 64)
+    assert slowest.pacing(Config()).debounce_ms == DEBOUNCE_CAP_MS
 
 
 def test_a_slower_server_gets_a_longer_debounce_and_shorter_limits() -> None:
@@ -398,3 +431,31 @@ def test_on_a_fast_server_each_key_asks_at_once() -> None:
     due, sent = asyncio.run(key_then_next_key(FAST))
     assert len(due) == 1
     assert len(sent) >= 1
+
+
+def test_on_a_slow_server_the_fetch_ahead_is_paced_like_the_users_requests() -> None:
+    async def main() -> tuple[dict[str, Any], dict[str, Any], Config, Engine]:
+        config = make_config(speculative=True, speculative_delay_ms=0)
+        server = answering(ENGINE_SLOW)
+        engine, _ = make_engine(server, config)
+        for i in range(MIN_SAMPLES):  # each reply measured (and each fetched ahead of)
+            send(engine, "keystroke", event(f"warm{i} = ", above=(f"def w{i}():",), tick=i + 1))
+            await settle()
+        send(engine, "keystroke", event("y = ", tick=10))
+        prompts = [body["prompt"] for body in server.bodies]
+        for _ in range(500):  # the user's request, then (after the paced delay) the fetch ahead
+            prompts = [body["prompt"] for body in server.bodies]
+            if "y = " in prompts and prompts[-1] != "y = ":
+                break
+            await asyncio.sleep(0.01)
+        asked, ahead = server.bodies[prompts.index("y = ")], server.bodies[-1]
+        await finish(engine)
+        return asked, ahead, config, engine
+
+    asked, ahead, config, engine = asyncio.run(main())
+    pacing = engine.sender.pacer.pacing(config)
+    assert asked["prompt"] == "y = "
+    assert ahead["prompt"].startswith("y = ")
+    assert ahead["prompt"] != asked["prompt"]
+    assert ahead["n_predict"] == pacing.n_predict < config.n_predict
+    assert ahead["t_max_predict_ms"] == pacing.t_max_predict_ms

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
+
 from llama_nvim.scheduler import Scheduler
 from tests.unit.engine_fixture import turns
 
@@ -63,6 +65,28 @@ def test_superseding_cancels_the_running_task() -> None:
     assert not busy_after
     assert request.cancels == 1
     assert request.closed
+
+
+@pytest.mark.parametrize("background", [False, True])
+def test_an_event_that_needs_no_server_leaves_priming_running(background: bool) -> None:
+    async def main() -> tuple[bool, int, int]:
+        scheduler = Scheduler()
+        request = Request()
+        task = scheduler.run(request.run(), background=background)
+        await request.started.wait()
+        scheduler.supersede(keep_background=True)  # insert mode left, hint dismissed
+        await asyncio.sleep(0)
+        still_running = not task.done()
+        cancels_then = request.cancels
+        scheduler.supersede()  # a keystroke: it needs the server now
+        await asyncio.wait({task})
+        return still_running, cancels_then, request.cancels
+
+    still_running, cancels_then, cancels = asyncio.run(main())
+    if background:
+        assert still_running
+    assert cancels_then == (0 if background else 1)
+    assert cancels == 1
 
 
 def test_a_task_is_cancelled_once_so_its_connection_closes_cleanly() -> None:
