@@ -46,7 +46,7 @@ class Cycling(Stage):
     def cycle(self, event: Cycle) -> None:
         """The key was pressed while ``event.shown`` is shown."""
         snapshot = event.snapshot
-        seq = self._scheduler.supersede()
+        seq = self._scheduler.supersede(keep_priming=True)
         alternatives = self._alternatives
         if alternatives is None or alternatives.position != snapshot.position:
             alternatives = self._alternatives = Alternatives(snapshot.position, list(event.shown))

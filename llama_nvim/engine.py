@@ -106,7 +106,6 @@ class Engine:
             ring_info=self._ring_info,
         )
         self._editor = editor
-        self._clock = clock
         self._background: set[asyncio.Task[Any]] = set()
 
     @property
@@ -132,7 +131,7 @@ class Engine:
         self.slots.release()
         self.builder.id_slot = self.slots.id_slot
         self.scheduler.supersede()
-        running = (self.scheduler.task, self.speculation.task, *self._background)
+        running = (*self.scheduler.running(), self.speculation.task, *self._background)
         tasks = {t for t in running if t is not None}
         for task in tasks:
             task.cancel()
@@ -173,11 +172,11 @@ class Engine:
             self.projects.enter(event.filename, event.cwd)
         elif isinstance(event, Leave):
             self.priming.left_insert()
-            self.scheduler.supersede(keep_background=True)
+            self.scheduler.supersede(keep_priming=True)
         elif isinstance(event, Cancel):
             # The pending reply is no longer wanted (hint kept by typing, menu shown);
             # priming is no reply anyone waits for.
-            self.scheduler.supersede(keep_background=True)
+            self.scheduler.supersede(keep_priming=True)
         elif isinstance(event, Shown):
             if self.enabled and event.after_accept is not None:
                 self.speculation.start(event.after_accept)
@@ -189,10 +188,8 @@ class Engine:
         self.counters.events += 1
         self.priming.typed()
         snapshot = event.snapshot
-        if not snapshot.manual:
-            self.sender.pacer.typed(self._clock())
         if not self._wanted(snapshot):
-            seq = self.scheduler.supersede()
+            seq = self.scheduler.supersede(keep_priming=True)
             self.log.write("skip", seq=seq, reason="disabled, excluded or mid-line")
             return
         project = self.projects.enter(snapshot.filename, snapshot.cwd)
@@ -201,7 +198,7 @@ class Engine:
         if not snapshot.manual:
             hit = self.cache.get(context)
             if hit is not None:
-                seq = self.scheduler.supersede()
+                seq = self.scheduler.supersede(keep_priming=True)
                 self.log.write("cache_hit", seq=seq, typed=hit.typed)
                 self.counters.cache_hits += 1
                 self.requests.show_cached(snapshot, hit.lines)
@@ -211,7 +208,7 @@ class Engine:
                 self.log.write("wait", seq=waiting, row=snapshot.row, col=snapshot.col)
                 self.counters.waited += 1
                 return
-        seq = self.scheduler.supersede()
+        seq = self.scheduler.supersede(keep_priming=True)
         self.log.write(
             "keystroke", seq=seq, manual=snapshot.manual, row=snapshot.row, col=snapshot.col
         )

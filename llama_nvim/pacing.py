@@ -18,10 +18,7 @@ fast server the configured debounce stays (ask at once). A request that
 outlasts a typist's gap between keys is mostly overtaken by the next key and
 only holds the server when the user pauses; on such a server the request
 waits for a pause, longer the slower the server, at most half a request (as
-long as a typical one takes: most answers stop well before ``n_predict``),
-and never less than this user's own gap between keys while typing (its 90th
-percentile, measured): a wait any shorter ends while they still type, and the
-request started then is one the next key overtakes.
+long as a typical one takes: most answers stop well before ``n_predict``).
 
 Before enough replies are measured, and with ``latency_target_ms = 0``, the
 configured values are used. An option the user set in ``g:llama_config`` is
@@ -47,11 +44,6 @@ MIN_SAMPLES = 3
 MIN_TOKENS = 4
 # A typist's gap between keys: a request that ends sooner is never overtaken.
 KEY_GAP_MS = 100
-# The user's own gaps between keys: how many are kept, how many are measured
-# before they count, and the longest that is still typing rather than a pause.
-KEY_GAPS_KEPT = 64
-KEY_GAPS_NEEDED = 16
-KEY_GAP_MAX_MS = 1000
 # The longest automatic debounce: longer, and the pause itself feels slow.
 DEBOUNCE_CAP_MS = 300
 # Below these a suggestion is too short to be worth showing.
@@ -107,11 +99,8 @@ def configured(config: Config) -> Pacing:
     return Pacing(config.debounce_ms, config.n_predict, config.t_max_predict_ms_first)
 
 
-def derive(config: Config, estimates: Estimates | None, key_gap_ms: float = 0.0) -> Pacing:
-    """The pacing for a server of the speed ``estimates`` tell (configured if unknown).
-
-    ``key_gap_ms``: the user's gap between keys while typing (0: not measured).
-    """
+def derive(config: Config, estimates: Estimates | None) -> Pacing:
+    """The pacing for a server of the speed ``estimates`` tell (configured if unknown)."""
     target = config.latency_target_ms
     if not target or estimates is None:
         return configured(config)
@@ -122,7 +111,7 @@ def derive(config: Config, estimates: Estimates | None, key_gap_ms: float = 0.0)
     debounce = config.debounce_ms
     if DEBOUNCE in auto:
         typical = estimates.request_ms(min(n, estimates.predicted_tokens))
-        debounce = _debounce(typical, config.debounce_ms, key_gap_ms)
+        debounce = _debounce(typical, config.debounce_ms)
     # Each of the two requests a pause may wait for gets half of what the debounce leaves.
     share = (target - debounce) / 2
     if N_PREDICT in auto:
@@ -146,12 +135,9 @@ def _fit(estimates: Estimates, budget_ms: float, most: int) -> int:
     return _clamp(tokens, N_PREDICT_FLOOR, most)
 
 
-def _debounce(request_ms: float, floor: int, key_gap_ms: float) -> int:
+def _debounce(request_ms: float, floor: int) -> int:
     """Wait for a pause on a server whose request outlasts a gap between keys."""
-    wait = min(request_ms - KEY_GAP_MS, request_ms / 2)
-    if wait > 0:
-        wait = max(wait, key_gap_ms)  # a pause is longer than the user's gap between keys
-    return max(floor, round(min(wait, DEBOUNCE_CAP_MS)))
+    return max(floor, round(min(request_ms - KEY_GAP_MS, request_ms / 2, DEBOUNCE_CAP_MS)))
 
 
 class Pacer:
@@ -164,23 +150,9 @@ class Pacer:
         self._overhead: deque[float] = deque(maxlen=WINDOW)
         self._prompt_rate: deque[float] = deque(maxlen=WINDOW)
         self._predicted_rate: deque[float] = deque(maxlen=WINDOW)
-        self._cached: tuple[int, float, Config, Pacing] | None = None
+        self._cached: tuple[int, Config, Pacing] | None = None
         # What cached tokens cost: the ring's budget (context_cost.py).
         self.context = ContextCost()
-        self._key_gaps: deque[float] = deque(maxlen=KEY_GAPS_KEPT)
-        self._last_key: float | None = None
-        self.key_gap_ms = 0.0  # the user's gap between keys while typing (0: not measured)
-
-    def typed(self, at: float) -> None:
-        """A key typed at ``at`` (seconds): the user's rhythm, for the debounce."""
-        if self._last_key is not None:
-            gap = (at - self._last_key) * 1000
-            if 0 < gap <= KEY_GAP_MAX_MS:
-                self._key_gaps.append(gap)
-                if len(self._key_gaps) >= KEY_GAPS_NEEDED and len(self._key_gaps) % 8 == 0:
-                    ordered = sorted(self._key_gaps)
-                    self.key_gap_ms = ordered[int(0.9 * (len(ordered) - 1))]
-        self._last_key = at
 
     def observe(self, timings: Timings, wall_ms: float, *, asked: int) -> None:
         """One completed request: its ``timings``, its time on the wire, the tokens it asked for."""
@@ -215,15 +187,10 @@ class Pacer:
     def pacing(self, config: Config) -> Pacing:
         """The pacing of the next request the user waits for."""
         cached = self._cached
-        if (
-            cached is not None
-            and cached[0] == self.samples
-            and cached[1] == self.key_gap_ms
-            and cached[2] is config
-        ):
-            return cached[3]
-        pacing = derive(config, self.estimates, self.key_gap_ms)
-        self._cached = (self.samples, self.key_gap_ms, config, pacing)
+        if cached is not None and cached[0] == self.samples and cached[1] is config:
+            return cached[2]
+        pacing = derive(config, self.estimates)
+        self._cached = (self.samples, config, pacing)
         return pacing
 
     def figures(self, config: Config) -> dict[str, int]:
@@ -256,8 +223,6 @@ class Pacer:
                 f"generation {estimates.predicted_ms_per_token:.2f} ms/token, "
                 f"round trip +{estimates.overhead_ms:.0f} ms ({estimates.samples} replies)"
             )
-        if self.key_gap_ms:
-            speed += f"; your keys ~{self.key_gap_ms:.0f} ms apart while typing"
         target = config.latency_target_ms
         if not target:
             how = "off (latency_target_ms = 0)"

@@ -15,6 +15,12 @@ a server slower than the typist, cancelling instead would leave the server
 busy with prompts it cannot stop, and the request made at the user's pause
 would queue behind them. The policy (what supersedes what, what waits) lives
 here and only here.
+
+Priming (the ring's idle-time work) is not cancelled by a keystroke: the
+server cannot stop a prompt it has started, so a cancelled priming would still
+hold it, and the request sent at once would queue there behind it. The
+keystroke's request waits for it instead, for at most PRIMING_PATIENCE_S (a
+priming that long is cut, so that a suggestion never waits for the whole ring).
 """
 
 from __future__ import annotations
@@ -25,6 +31,9 @@ from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 T = TypeVar("T")
+
+# How long the user's request waits for a priming still running before cutting it.
+PRIMING_PATIENCE_S = 1.0
 
 
 @dataclass(frozen=True)
@@ -41,7 +50,7 @@ class Scheduler:
     def __init__(self) -> None:
         self._seq = 0
         self._task: asyncio.Task[None] | None = None  # the user's request, or priming
-        self._background = False  # the task is priming: nobody waits for its reply
+        self._priming: asyncio.Task[None] | None = None  # priming, while it runs
         self._closing: set[asyncio.Task[None]] = set()
         # While the user's request is on the wire: which later states its answer may serve.
         self._serves: Callable[[Any], bool] | None = None
@@ -52,17 +61,18 @@ class Scheduler:
         """The user's request or priming, as last started."""
         return self._task
 
-    def supersede(self, *, keep_background: bool = False) -> int:
+    def supersede(self, *, keep_priming: bool = False) -> int:
         """Make every earlier reply stale and cancel the task that waits for one.
 
-        ``keep_background``: priming goes on (nothing needs the server now, as
-        after leaving insert mode): its prompt is computed either way, since
-        llama-server cannot stop a prompt it has started.
+        ``keep_priming``: a priming that runs goes on (a keystroke, insert mode
+        left); else it is cancelled too (suggestions turned off).
         """
         self._seq += 1
         self._waiting = None
-        if not (keep_background and self._background):
+        if self._task is not self._priming:
             self.cancel(self._task)
+        if not keep_priming:
+            self.cancel(self._priming)
         return self._seq
 
     def wait_behind(self, item: T) -> int | None:
@@ -98,8 +108,14 @@ class Scheduler:
     ) -> asyncio.Task[None]:
         """Start the user's request (or priming: ``background``), which the next event cancels."""
         self._task = asyncio.ensure_future(coro)
-        self._background = background
+        if background:
+            self._priming = self._task
+            self._task.add_done_callback(self._priming_done)
         return self._task
+
+    def _priming_done(self, task: asyncio.Task[None]) -> None:
+        if self._priming is task:
+            self._priming = None
 
     def cancel(self, task: asyncio.Task[None] | None) -> None:
         """Cancel ``task`` once and remember it until its connection is closed."""
@@ -111,12 +127,20 @@ class Scheduler:
             task.add_done_callback(self._closing.discard)
 
     async def quiet(self) -> None:
-        """Wait until every cancelled request has closed its connection."""
+        """Wait until a priming still running is done and every cancelled request is closed."""
         me = asyncio.current_task()
+        priming = self._priming
+        if priming is not None and priming is not me:
+            await asyncio.wait({priming}, timeout=PRIMING_PATIENCE_S)
+            self.cancel(priming)  # (done by now, unless it took too long)
         pending = {t for t in self._closing if t is not me}
         if pending:
             await asyncio.wait(pending)
 
+    def running(self) -> set[asyncio.Task[None]]:
+        """The user's request and priming, those not done."""
+        return {t for t in (self._task, self._priming) if t is not None and not t.done()}
+
     def busy(self) -> bool:
         """True while the user's request or priming runs."""
-        return self._task is not None and not self._task.done()
+        return bool(self.running())

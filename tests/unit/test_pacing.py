@@ -18,8 +18,6 @@ from llama_nvim.engine import Engine
 from llama_nvim.pacing import (
     DEBOUNCE_CAP_MS,
     KEY_GAP_MS,
-    KEY_GAPS_KEPT,
-    KEY_GAPS_NEEDED,
     MIN_SAMPLES,
     N_PREDICT_FLOOR,
     T_MAX_PREDICT_FLOOR_MS,
@@ -141,37 +139,6 @@ def test_the_debounce_follows_how_long_answers_take_not_how_long_they_may_be() -
     assert pacing.n_predict == Config().n_predict
     long_answers = Timings(prompt_n=20, prompt_ms=4.0, predicted_n=128, predicted_ms=96.0)
     assert measured(long_answers, round_trip_ms=60.0).pacing(Config()).debounce_ms > 10
-
-
-def typed_at_gaps(pacer: Pacer, gaps_ms: list[float]) -> Pacer:
-    at = 100.0
-    pacer.typed(at)
-    for gap in gaps_ms:
-        at += gap / 1000
-        pacer.typed(at)
-    return pacer
-
-
-def test_the_users_gap_between_keys_is_measured_without_their_pauses() -> None:
-    gaps = [80.0 + i for i in range(70)]  # 80..149 ms, and pauses that are not typing
-    pacer = typed_at_gaps(Pacer(), [*gaps[:30], 2500.0, *gaps[30:], 1500.0])
-    kept = sorted(gaps)[-KEY_GAPS_KEPT:]
-    assert pacer.key_gap_ms == pytest.approx(kept[int(0.9 * (len(kept) - 1))], abs=0.01)
-    assert typed_at_gaps(Pacer(), gaps[: KEY_GAPS_NEEDED - 1]).key_gap_ms == 0
-
-
-def test_on_a_slow_server_the_debounce_outlasts_the_users_gap_between_keys() -> None:
-    quick_typist = measured(SLOW).pacing(Config())
-    slow_typist = typed_at_gaps(measured(SLOW), [250.0] * 64)
-    assert slow_typist.key_gap_ms == pytest.approx(250.0)
-    assert quick_typist.debounce_ms < 250
-    assert slow_typist.pacing(Config()).debounce_ms == 250
-    # A fast server is never overtaken: it asks at once whatever the typist's pace.
-    fast = typed_at_gaps(measured(FAST), [250.0] * 64)
-    assert fast.pacing(Config()).debounce_ms == Config().debounce_ms
-    # The debounce stays under its cap even for the slowest typist.
-    slowest = typed_at_gaps(measured(SLOW), [900.0] * 64)
-    assert slowest.pacing(Config()).debounce_ms == DEBOUNCE_CAP_MS
 
 
 def test_a_slower_server_gets_a_longer_debounce_and_shorter_limits() -> None:

@@ -33,6 +33,7 @@ from tests.unit.engine_fixture import (
     names,
     send,
     settle,
+    turns,
 )
 
 # -- priming -------------------------------------------------------------------------------
@@ -391,3 +392,32 @@ def test_the_info_text_reports_the_ring_of_the_current_project(
 
     (plan,) = asyncio.run(main()).shown
     assert plan.info.endswith("ring 1/4, queued 1, evicted 0, extra 0 tok")
+
+
+def test_a_keystroke_while_priming_runs_waits_for_it_instead_of_cancelling_it(
+    projects: tuple[Path, Path],
+) -> None:
+    a, _ = projects
+
+    async def main() -> tuple[FakeEditor, FakeServer, list[dict[str, object]]]:
+        server = FakeServer()
+        gate = server.hold_when(lambda body: body["n_predict"] == 0)  # priming's reply waits
+        engine, editor = make_engine(server)
+        engine.n_ctx = 8192
+        send(engine, "enter", {"filename": in_project(a, "main.py"), "cwd": "/"})
+        send(engine, "chunk", chunk_event(in_project(a, "one.py"), "a1"))
+        engine.scheduler.run(engine.priming.admit_and_prime(), background=True)
+        await server.next_request()
+        send(engine, "keystroke", event("x = ", filename=in_project(a, "main.py"), cwd="/"))
+        await turns(50)  # ample for a request without debounce to reach the server
+        while_priming = list(server.bodies)
+        gate.set()
+        await finish(engine)
+        return editor, server, while_priming
+
+    editor, server, while_priming = asyncio.run(main())
+    assert [body["n_predict"] for body in while_priming] == [0], "nothing sent beside priming"
+    assert server.cancelled == 0
+    assert server.peak == 1
+    assert server.prompts() == ["x = "]
+    assert len(editor.shown) == 1

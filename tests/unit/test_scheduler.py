@@ -10,6 +10,7 @@ import asyncio
 
 import pytest
 
+from llama_nvim import scheduler as scheduler_module
 from llama_nvim.scheduler import Scheduler
 from tests.unit.engine_fixture import turns
 
@@ -67,26 +68,58 @@ def test_superseding_cancels_the_running_task() -> None:
     assert request.closed
 
 
-@pytest.mark.parametrize("background", [False, True])
-def test_an_event_that_needs_no_server_leaves_priming_running(background: bool) -> None:
-    async def main() -> tuple[bool, int, int]:
+def test_a_keystroke_leaves_priming_running_and_its_request_waits_for_it() -> None:
+    async def main() -> tuple[bool, bool, bool]:
         scheduler = Scheduler()
-        request = Request()
-        task = scheduler.run(request.run(), background=background)
-        await request.started.wait()
-        scheduler.supersede(keep_background=True)  # insert mode left, hint dismissed
-        await asyncio.sleep(0)
-        still_running = not task.done()
-        cancels_then = request.cancels
-        scheduler.supersede()  # a keystroke: it needs the server now
-        await asyncio.wait({task})
-        return still_running, cancels_then, request.cancels
+        reply = asyncio.Event()
+        task = scheduler.run(reply.wait(), background=True)  # type: ignore[arg-type]
+        await turns(1)
+        scheduler.supersede(keep_priming=True)  # a keystroke
+        request = asyncio.ensure_future(scheduler.quiet())  # its request, before sending
+        await asyncio.sleep(0.05)
+        waited = not request.done()
+        reply.set()  # the priming's reply comes: the request goes
+        await asyncio.wait_for(request, 5)
+        return waited, task.cancelled(), scheduler.busy()
 
-    still_running, cancels_then, cancels = asyncio.run(main())
-    if background:
-        assert still_running
-    assert cancels_then == (0 if background else 1)
+    waited, cancelled, busy = asyncio.run(main())
+    assert waited, "the request was sent while priming still held the server"
+    assert not cancelled
+    assert not busy
+
+
+def test_a_priming_that_takes_too_long_is_cut_for_the_users_request(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(scheduler_module, "PRIMING_PATIENCE_S", 0.05)
+
+    async def main() -> tuple[int, bool]:
+        scheduler = Scheduler()
+        priming = Request()
+        scheduler.run(priming.run(), background=True)
+        await priming.started.wait()
+        scheduler.supersede(keep_priming=True)
+        await asyncio.wait_for(scheduler.quiet(), 5)
+        return priming.cancels, priming.closed
+
+    cancels, closed = asyncio.run(main())
     assert cancels == 1
+    assert closed
+
+
+def test_turning_suggestions_off_cancels_priming_too() -> None:
+    async def main() -> tuple[int, bool]:
+        scheduler = Scheduler()
+        priming = Request()
+        task = scheduler.run(priming.run(), background=True)
+        await priming.started.wait()
+        scheduler.supersede()
+        await asyncio.wait({task})
+        return priming.cancels, scheduler.busy()
+
+    cancels, busy = asyncio.run(main())
+    assert cancels == 1
+    assert not busy
 
 
 def test_a_task_is_cancelled_once_so_its_connection_closes_cleanly() -> None:
