@@ -36,6 +36,8 @@ class Exchange:
     t_done: int = 0  # last byte of the reply (0: never answered)
     status: int = 0
     cancelled: bool = False  # the client closed the connection before the reply
+    t_cancelled: int = 0  # monotonic ns: when it did
+    stream: bool = False  # the request asked for a streamed reply
     n_predict: int | None = None
     n_extra: int = 0
     # Each extra chunk as "filename#hash of its text": which chunks moved between requests.
@@ -276,6 +278,7 @@ class LoggingProxy:
                 # The client hung up: whatever it still waited for is cancelled.
                 for ex in pending:
                     ex.cancelled = True
+                    ex.t_cancelled = time.monotonic_ns()
             for task in (up_task, down_task):
                 task.cancel()
             for writer in (server_w, client_w):
@@ -306,6 +309,7 @@ def _describe_body(ex: Exchange, body: bytes) -> None:
         return
     n_predict = data.get("n_predict")
     ex.n_predict = n_predict if isinstance(n_predict, int) else None
+    ex.stream = data.get("stream") is True
     id_slot = data.get("id_slot")
     ex.id_slot = id_slot if isinstance(id_slot, int) else None
     extra = data.get("input_extra")

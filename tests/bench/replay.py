@@ -520,6 +520,12 @@ def percentile(values: list[float], q: float) -> float | None:
     return ordered[rank - 1]
 
 
+def _open_at(ex: Exchange, t: float) -> bool:
+    """True if ``ex`` was neither answered nor cancelled by ``t`` (monotonic ns)."""
+    ended = ex.t_done or ex.t_cancelled
+    return not 0 < ended <= t
+
+
 def compute_figures(
     session: Session,
     probe: dict[str, Any],
@@ -547,6 +553,7 @@ def compute_figures(
     fim_answers = sorted(
         (ex for ex in answered if ex.n_predict != 0 and ex.status == 200), key=lambda e: e.t_done
     )
+    fim_requests = sorted((ex for ex in infill if ex.n_predict != 0), key=lambda e: e.t_start)
 
     insert_keys = [i for i in range(n) if (after_mode[i] or "").startswith("i")]
     visible = [i for i in insert_keys if after_vis[i]]
@@ -568,10 +575,17 @@ def compute_figures(
         latency = (shown - key_t) / 1e6
         latencies.append(latency)
         answers = [ex for ex in fim_answers if key_t < ex.t_done <= shown]
+        growing = [
+            ex for ex in fim_requests if ex.stream and ex.t_start < shown and _open_at(ex, shown)
+        ]
         if answers:
             last = answers[-1]
             server_part = last.server_ms if last.server_ms is not None else last.wall_ms
             remote.append((latency, server_part or 0.0))
+        elif growing:
+            # Drawn while its reply was still streaming in (a growing suggestion):
+            # a server reply's, its server part at most the time it had run.
+            remote.append((latency, (shown - growing[-1].t_start) / 1e6))
         else:
             local.append(latency)
 
