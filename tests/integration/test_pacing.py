@@ -8,6 +8,7 @@ slow model gets a shorter, later request than the fast one.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -69,7 +70,9 @@ def pacing_sent(
         assert "ms/token" in status, status
         assert "target 1000 ms" in status, status
         assert f"debounce_ms {now['pace_debounce_ms']} (auto)" in status, status
-        return stats, body
+        pause = re.search(r"after a pause at most ~(\d+) ms", status)
+        assert pause is not None, status
+        return stats | {"pause_ms": int(pause.group(1))}, body
     finally:
         proxy.close()
 
@@ -93,4 +96,9 @@ def test_the_slow_model_gets_shorter_requests_after_a_longer_pause_than_the_fast
     # The slow one: measured slower, it waits longer for a pause and asks for less.
     assert slow["pace_predicted_us_per_token"] > fast["pace_predicted_us_per_token"], slow
     assert slow["pace_debounce_ms"] > fast["pace_debounce_ms"], (slow, fast)
-    assert slow["pace_n_predict"] < fast["pace_n_predict"], slow
+    # It asks for less, unless this machine runs it fast enough for the whole
+    # suggestion: then two such requests and the debounce still fit the target.
+    if slow["pace_n_predict"] == DEFAULT_N_PREDICT:
+        assert slow["pause_ms"] <= 1000, slow
+    else:
+        assert slow["pace_n_predict"] < fast["pace_n_predict"], slow
