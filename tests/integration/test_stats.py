@@ -14,7 +14,14 @@ from pathlib import Path
 import pytest
 
 from tests.fakeserver import FakeServer, Reply
-from tests.harness import Editor, LlamaServer, assert_no_errors, register_plugin, wait_until
+from tests.harness import (
+    Editor,
+    LlamaServer,
+    assert_no_errors,
+    caught_up,
+    register_plugin,
+    wait_until,
+)
 from tests.integration.test_completion import PY_SOURCE, fresh_line
 
 pytestmark = pytest.mark.integration
@@ -72,6 +79,10 @@ def test_an_accept_is_counted_kept_across_a_restart_and_reset(
         assert p50.isdigit(), "a suggestion from the server has its latency"
         assert p90.isdigit()
         assert_no_errors(editor)
+        # What the file must keep: the figures once the editor is idle (the key
+        # after the accept may still bring another suggestion to count).
+        caught_up(editor)
+        shown, accepted, rate, full, line, word, chars, p50, p90 = stats_row(editor, "python")
     finally:
         editor.close()  # VimLeavePre writes the file
 
