@@ -35,7 +35,11 @@ class GrowingAnswer:
     """Shows a streamed answer while it grows, as long as its keystroke is the newest."""
 
     def __init__(
-        self, show: Show, snapshot: Snapshot, is_current: Callable[[], bool], ring: str
+        self,
+        show: Show,
+        snapshot: Snapshot,
+        is_current: Callable[[], bool],
+        ring: Callable[[], str],
     ) -> None:
         self._show = show
         self._snapshot = snapshot
@@ -54,15 +58,19 @@ class GrowingAnswer:
         if not self._is_current():
             return
         now = asyncio.get_running_loop().time()
-        new_line = text.count("\n") > self._drawn_lines
-        if self._drawn_at is not None and not new_line and now - self._drawn_at < REDRAW_GAP_S:
+        lines_done = text.count("\n")
+        if (
+            self._drawn_at is not None
+            and lines_done <= self._drawn_lines
+            and now - self._drawn_at < REDRAW_GAP_S
+        ):
             return
         lines = suggestion_lines(text, self._snapshot)
         if lines is None:
             return
         self._drawn_at = now
-        self._drawn_lines = text.count("\n")
-        self._show(self._snapshot, lines, InfoFigures(growing=True, ring=self._ring))
+        self._drawn_lines = lines_done
+        self._show(self._snapshot, lines, InfoFigures(growing=True, ring=self._ring()))
 
     def withdraw(self) -> None:
         """The finished answer shows nothing: take back what was drawn of it."""
@@ -120,7 +128,7 @@ class UserRequest(Stage):
         # While on the wire, a keystroke that types on may wait for this answer.
         self._scheduler.on_the_wire(lambda item: may_serve(context, item[1]))
         growing = GrowingAnswer(
-            self._show, snapshot, lambda: self._scheduler.is_current(seq), self._ring_info()
+            self._show, snapshot, lambda: self._scheduler.is_current(seq), self._ring_info
         )
         try:
             completion = await self._sender.send(body, on_text=growing)
