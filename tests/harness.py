@@ -341,8 +341,14 @@ class Editor:
     def wait_hint(self, timeout: float = 15.0) -> Hint:
         return wait_until(self.hint, timeout=timeout, what="ghost text")
 
-    def display(self, text: str, vcol: int = 0, tabstop: int = 8) -> str:
-        """How the plugin shows ``text`` starting at screen column ``vcol``."""
+    def display(self, text: str, vcol: int = 0, tabstop: int | None = None) -> str:
+        """How the plugin shows ``text`` starting at screen column ``vcol``.
+
+        The tab stop is the current buffer's unless given (filetype plugins
+        change it: Python's sets 4).
+        """
+        if tabstop is None:
+            tabstop = int(self.nvim.current.buffer.options["tabstop"])
         shown: str = self.lua("return require('llama_nvim').display(...)", text, vcol, tabstop)
         return shown
 

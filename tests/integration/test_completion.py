@@ -21,7 +21,9 @@ def main():
 """
 
 
-def shown_as_typed(editor: Editor, tabstop: int = 8, vcol: int = 0) -> Callable[[str], str]:
+def shown_as_typed(
+    editor: Editor, tabstop: int | None = None, vcol: int = 0
+) -> Callable[[str], str]:
     """How a literal inserted text displays, to compare with what the hint showed."""
 
     def show(text: str) -> str:
