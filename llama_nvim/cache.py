@@ -3,12 +3,17 @@
 Keys are built from the local context: digests of the prefix and suffix and
 the prompt itself. Keeping the prompt in clear lets type-through look back over
 what was typed with dictionary lookups only, no hashing per character.
+
+Typing may also end lines: a suggestion whose first line was typed whole, then
+Enter, still serves the next line if it starts with what the new line holds
+(its indent, typically). The few newest answers are kept with their contexts
+for that, compared as text.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from dataclasses import dataclass
 
 from .context import LocalContext
@@ -18,6 +23,10 @@ TYPE_THROUGH_CHARS = 128
 # A reply is also stored as if the window started this many lines later, so it
 # still matches when the top of the prefix window scrolls away.
 _SCROLL_KEYS = 3
+# How many of the newest answers type-through checks across line ends, and
+# across how many line ends at most.
+_ACROSS_LINES_ANSWERS = 8
+_ACROSS_LINES_ENDED = 8
 
 Key = tuple[bytes, str, bytes]
 
@@ -36,20 +45,48 @@ def _drop_lines(prefix: str, count: int) -> str | None:
     return prefix[start:]
 
 
+def typed_since(requested: LocalContext, now: LocalContext) -> str | None:
+    """The text typed between ``requested`` and ``now``, if typing is all that happened.
+
+    Typing may end lines: ``now``'s prefix then holds the requested cursor
+    line, and its top may have lost as many lines as typing added (the prefix
+    window has a fixed height). The text right of the cursor must be the same.
+    None if anything else changed, or more than TYPE_THROUGH_CHARS were typed.
+    """
+    if now.suffix != requested.suffix:
+        return None
+    if now.prefix == requested.prefix:
+        grown = len(now.prompt) - len(requested.prompt)
+        if 0 <= grown <= TYPE_THROUGH_CHARS and now.prompt.startswith(requested.prompt):
+            return now.prompt[len(requested.prompt) :]
+        return None
+    start = 0
+    for dropped in range(_ACROSS_LINES_ENDED + 1):
+        if dropped:
+            start = requested.prefix.find("\n", start) + 1
+            if start == 0:
+                return None
+        kept = requested.prefix[start:]
+        if not now.prefix.startswith(kept):
+            continue
+        ended = now.prefix[len(kept) :]  # the requested cursor line on, each line ended
+        if not ended.startswith(requested.prompt):
+            return None
+        typed = ended[len(requested.prompt) :] + now.prompt
+        if len(typed) > TYPE_THROUGH_CHARS or typed.count("\n") < max(dropped, 1):
+            return None
+        return typed
+    return None
+
+
 def may_serve(requested: LocalContext, now: LocalContext) -> bool:
     """Whether an answer for ``requested`` may still serve ``now``, by type-through.
 
-    True when only the text left of the cursor grew, by at most
-    TYPE_THROUGH_CHARS, on the same lines: ``get`` then finds the answer if it
+    True when only typing happened since, by at most TYPE_THROUGH_CHARS, the
+    text right of the cursor unchanged: ``get`` then finds the answer if it
     starts with what was typed.
     """
-    typed = len(now.prompt) - len(requested.prompt)
-    return (
-        0 <= typed <= TYPE_THROUGH_CHARS
-        and now.prompt.startswith(requested.prompt)
-        and now.suffix == requested.suffix
-        and now.prefix == requested.prefix
-    )
+    return typed_since(requested, now) is not None
 
 
 @dataclass(frozen=True)
@@ -66,6 +103,7 @@ class SuggestionCache:
     def __init__(self, max_keys: int) -> None:
         self.max_keys = max_keys
         self._entries: OrderedDict[Key, list[str]] = OrderedDict()
+        self._newest: deque[tuple[LocalContext, list[str]]] = deque(maxlen=_ACROSS_LINES_ANSWERS)
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -81,6 +119,7 @@ class SuggestionCache:
             return
         prefix, suffix = self.keys_for(context)
         self._store((prefix, context.prompt, suffix), lines)
+        self._newest.append((context, lines))
         for count in range(1, _SCROLL_KEYS + 1):
             shorter = _drop_lines(context.prefix, count)
             if shorter is None:
@@ -99,6 +138,7 @@ class SuggestionCache:
         Looks back over up to TYPE_THROUGH_CHARS of the prompt for an entry whose
         first line starts with what was typed since; returns the rest of it.
         The same suffix digest means the text right of the cursor is unchanged.
+        Then, for typing that ended lines, the newest answers (``across_lines``).
         This serves answers not on screen; the hint on screen is followed by
         the Lua half alone (hint.lua's follow_typing), without a message. The
         two never judge the same suggestion, so no parity test ties them.
@@ -120,4 +160,18 @@ class SuggestionCache:
                 continue
             self._entries.move_to_end(key)
             return Hit(rest, typed)
+        return self.across_lines(context)
+
+    def across_lines(self, context: LocalContext) -> Hit | None:
+        """A newest answer whose first line was typed whole, then more lines begun."""
+        for requested, lines in reversed(self._newest):
+            typed = typed_since(requested, context)
+            if typed is None or "\n" not in typed:
+                continue
+            text = "\n".join(lines)
+            if not text.startswith(typed):
+                continue
+            rest = text[len(typed) :].split("\n")
+            if "".join(rest).strip():
+                return Hit(rest, len(typed))
         return None

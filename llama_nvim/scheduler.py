@@ -5,7 +5,7 @@ number) and cancels the task waiting for one. A cancelled task may still be
 closing its connection; nothing new is sent until it is gone, so at most one
 request is ever in flight.
 
-A keystroke that only types on along the line does not cancel a request whose
+A keystroke that only types on (Enter included) does not cancel a request whose
 answer may still serve it (the user may be typing what it will suggest): the
 request goes on, and the newest keystroke waits beside it, replacing the one
 that waited before. When the answer comes, the waiting keystroke is served

@@ -216,6 +216,13 @@ def register_plugin(home: Path) -> None:
     assert "llama_nvim_plugin.py" in manifest, manifest
 
 
+HINT_STATE = """
+local marks = vim.api.nvim_buf_get_extmarks(0, ..., 0, -1, { details = true })
+local shown = require('llama_nvim.hint').current()
+return { marks, shown ~= nil and shown.growing == true }
+"""
+
+
 @dataclass
 class Hint:
     """A suggestion as the screen shows it, read back from the extmarks."""
@@ -225,6 +232,8 @@ class Hint:
     inline: str
     below: list[str]
     info: str
+    # The first words of an answer still coming (a slow server's), not yet all of it.
+    growing: bool = False
 
     @property
     def text(self) -> str:
@@ -317,7 +326,8 @@ class Editor:
     # -- reading the screen state ---------------------------------------------------
 
     def hint(self) -> Hint | None:
-        marks = self.nvim.api.buf_get_extmarks(0, self.ns, 0, -1, {"details": True})
+        # One call, so that the marks and the growing flag are of the same hint.
+        marks, growing = self.lua(HINT_STATE, self.ns)
         inline = None
         info = ""
         for _, row, col, details in marks:
@@ -331,6 +341,7 @@ class Editor:
                         for line in details.get("virt_lines") or []
                     ],
                     info="",
+                    growing=growing,
                 )
             elif details.get("virt_text_pos") == "eol":
                 info = "".join(chunk[0] for chunk in details["virt_text"])
@@ -338,8 +349,18 @@ class Editor:
             inline.info = info
         return inline
 
-    def wait_hint(self, timeout: float = 15.0) -> Hint:
-        return wait_until(self.hint, timeout=timeout, what="ghost text")
+    def wait_hint(self, timeout: float = 15.0, *, finished: bool = True) -> Hint:
+        """Wait for ghost text; ``finished``: the whole answer, not its first words.
+
+        Under load even the tiny model's server may be measured slow, and then
+        its answers are drawn as they grow.
+        """
+
+        def probe() -> Hint | None:
+            hint = self.hint()
+            return hint if hint is not None and not (finished and hint.growing) else None
+
+        return wait_until(probe, timeout=timeout, what="ghost text")
 
     def display(self, text: str, vcol: int = 0, tabstop: int | None = None) -> str:
         """How the plugin shows ``text`` starting at screen column ``vcol``.

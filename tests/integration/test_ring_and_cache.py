@@ -50,6 +50,52 @@ def test_typing_through_a_suggestion_sends_no_request(editor: Editor) -> None:
     assert settle(editor)["user_requests"] == requests
 
 
+def plain(text: str) -> bool:
+    """Shown exactly as typed: no tab, nothing the hint would display otherwise."""
+    return text.isascii() and text.isprintable()
+
+
+def test_typing_a_suggestions_first_line_and_enter_shows_its_next_line(editor: Editor) -> None:
+    editor.set_text("def f():\n", filetype="python")
+    editor.nvim.command("setlocal noautoindent nosmartindent nocindent indentexpr=")
+    for attempt in range(40):
+        editor.type("<Esc>Go")
+        editor.type_slowly(f"v{attempt} = ")
+        hint = editor.wait_hint()
+        lines = [hint.inline, *hint.below]
+        if len(lines) >= 2 and all(map(plain, lines)) and len(lines[1].strip()) >= 2:
+            break
+    else:
+        pytest.fail("no suggestion of two lines to type through")
+    before = settle(editor)
+    editor.type_slowly(lines[0])
+    editor.type("<CR>")
+    row = hint.row + 1
+
+    def shown_at(col: int) -> Callable[[], Hint | None]:
+        def probe() -> Hint | None:
+            shown = editor.hint()
+            return shown if shown is not None and (shown.row, shown.col) == (row, col) else None
+
+        return probe
+
+    shown = wait_until(shown_at(0), what="the next line")
+    assert (shown.inline, shown.below) == (lines[1], lines[2:])
+    editor.type_slowly(lines[1][0])
+    shown = wait_until(shown_at(1), what="the rest of it")
+    assert (shown.inline, shown.below) == (lines[1][1:], lines[2:])
+    after = settle(editor)
+    # The hint on screen followed the typing: neither a request nor the cache.
+    assert (after["user_requests"], after["cache_hits"]) == (
+        before["user_requests"],
+        before["cache_hits"],
+    )
+    text = editor.text()
+    editor.type("<Tab>")
+    editor.wait_text_change(text)
+    assert editor.lines()[row:] == lines[1:]
+
+
 def test_after_tab_the_next_suggestion_comes_from_the_speculative_request(
     editor: Editor,
 ) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from llama_nvim.cache import TYPE_THROUGH_CHARS, Hit, SuggestionCache, may_serve
+from llama_nvim.cache import TYPE_THROUGH_CHARS, Hit, SuggestionCache, may_serve, typed_since
 from llama_nvim.context import (
     LocalContext,
 )
@@ -252,3 +252,75 @@ def test_what_may_serve_is_what_type_through_then_finds() -> None:
         now = ctx("x = " + typed)
         assert may_serve(requested, now)
         assert cache.get(now) == Hit(["1234"[len(typed) :]], len(typed))
+
+
+# -- type-through across line ends ------------------------------------------------------------
+
+
+def test_a_suggestion_serves_the_next_line_after_its_first_line_and_enter() -> None:
+    cache = SuggestionCache(10)
+    above = prefix_of("def f(x):")
+    cache.put(ctx("    y = ", prefix=above), ["x + 1", "    return y", "    # done"])
+    now = ctx("    ", prefix=above + "    y = x + 1\n")
+    assert cache.get(now) == Hit(["return y", "    # done"], len("x + 1\n    "))
+
+
+def test_across_line_ends_the_prefix_window_may_lose_its_top_lines() -> None:
+    cache = SuggestionCache(10)
+    cache.put(ctx("b = ", prefix=prefix_of("top", "a = 1")), ["2", "c = 3", "d = 4"])
+    # Two lines typed; the window of two lines above kept its height.
+    now = ctx("d", prefix=prefix_of("b = 2", "c = 3"))
+    assert cache.get(now) == Hit([" = 4"], len("2\nc = 3\nd"))
+
+
+@pytest.mark.parametrize(
+    "now",
+    [
+        # The first line was not typed whole before Enter.
+        ctx("    ", prefix=prefix_of("def f(x):", "    y = x")),
+        # The new line does not start like the suggestion's second line.
+        ctx("\t", prefix=prefix_of("def f(x):", "    y = x + 1")),
+        # The text right of the cursor changed.
+        ctx("    ", prefix=prefix_of("def f(x):", "    y = x + 1"), suffix=")\n"),
+        # A line above the requested one changed.
+        ctx("    ", prefix=prefix_of("def g(x):", "    y = x + 1")),
+        # Everything was typed: nothing left to show.
+        ctx("    return y", prefix=prefix_of("def f(x):", "    y = x + 1")),
+    ],
+)
+def test_across_line_ends_anything_but_typing_the_suggestion_misses(now: LocalContext) -> None:
+    cache = SuggestionCache(10)
+    cache.put(ctx("    y = ", prefix=prefix_of("def f(x):")), ["x + 1", "    return y"])
+    assert cache.get(now) is None
+
+
+def test_across_line_ends_only_the_newest_answers_are_looked_at() -> None:
+    cache = SuggestionCache(100)
+    cache.put(ctx("a = ", prefix=prefix_of("top")), ["1", "b = 2"])
+    for i in range(8):
+        cache.put(ctx(f"other{i}"), ["x"])
+    assert cache.get(ctx("b", prefix=prefix_of("top", "a = 1"))) is None
+
+
+@pytest.mark.parametrize(
+    ("now", "typed"),
+    [
+        (ctx("x = 1", prefix=prefix_of("top")), "1"),
+        (ctx("    ", prefix=prefix_of("top", "x = 1")), "1\n    "),
+        (ctx("", prefix=prefix_of("top", "x = 1")), "1\n"),
+        (ctx("", prefix=prefix_of("x = ")), "\n"),  # the top line left the window
+        (ctx("", prefix=prefix_of("top", "x = 2", "")), "2\n\n"),
+        (ctx("", prefix=prefix_of("top", "y = 1")), None),
+        (ctx("", prefix=prefix_of("top", "x = 1"), suffix=")\n"), None),
+        (ctx("", prefix=prefix_of("x = ", "z")), "\nz\n"),  # two lines typed, the top lost
+        (ctx("", prefix=prefix_of("x = 1")), "1\n"),  # one line typed, the top lost
+    ],
+)
+def test_typed_since_follows_typing_across_line_ends(now: LocalContext, typed: str | None) -> None:
+    assert typed_since(ctx("x = ", prefix=prefix_of("top")), now) == typed
+
+
+def test_typed_since_never_drops_more_lines_than_were_typed() -> None:
+    requested = ctx("x = ", prefix=prefix_of("a", "b"))
+    assert typed_since(requested, ctx("", prefix=prefix_of("b", "x = 1"))) == "1\n"
+    assert typed_since(requested, ctx("", prefix=prefix_of("x = 1"))) is None

@@ -260,6 +260,46 @@ def test_an_answer_for_a_place_typed_through_shows_the_rest_on_arrival() -> None
     assert [(plan.snapshot.tick, plan.lines) for plan in editor.shown] == [(3, ["unt += 1"])]
 
 
+def test_ending_the_line_the_answer_ends_waits_for_it_and_shows_its_next_line() -> None:
+    async def main() -> tuple[Engine, FakeEditor, FakeServer]:
+        server = FakeServer()
+        server.gate = asyncio.Event()
+        server.answer = lambda body: ok("x + 1\n    return y")
+        engine, editor = make_engine(server)
+        send(engine, "keystroke", event("    y = ", above=("def f(x):",)))
+        await server.next_request()
+        send(engine, "keystroke", event("    y = x + 1", above=("def f(x):",), tick=2))
+        # Enter, and the new line's indent: the answer may still serve it.
+        send(engine, "keystroke", event("    ", above=("def f(x):", "    y = x + 1"), tick=3))
+        server.gate.set()
+        await finish(engine)
+        return engine, editor, server
+
+    engine, editor, server = asyncio.run(main())
+    assert len(server.bodies) == 1
+    assert server.cancelled == 0
+    assert engine.counters.waited == 2
+    assert engine.counters.served_on_arrival == 1
+    assert [(plan.snapshot.tick, plan.lines) for plan in editor.shown] == [(3, ["return y"])]
+
+
+def test_a_cached_answer_serves_the_line_after_its_first_line_was_typed_and_ended() -> None:
+    async def main() -> tuple[Engine, FakeEditor, FakeServer]:
+        server = FakeServer()
+        server.answer = lambda body: ok("1\nz = 2")
+        engine, editor = make_engine(server)
+        send(engine, "keystroke", event("x = "))
+        await finish(engine)
+        send(engine, "keystroke", event("", above=("def f():", "x = 1"), tick=2))
+        await finish(engine)
+        return engine, editor, server
+
+    engine, editor, server = asyncio.run(main())
+    assert len(server.bodies) == 1
+    assert engine.counters.cache_hits == 1
+    assert [plan.lines for plan in editor.shown] == [["1", "z = 2"], ["z = 2"]]
+
+
 def test_moving_to_another_line_cancels_the_request_that_cannot_serve_it() -> None:
     async def main() -> tuple[Engine, FakeServer]:
         server = FakeServer()
@@ -267,7 +307,8 @@ def test_moving_to_another_line_cancels_the_request_that_cannot_serve_it() -> No
         engine, _ = make_engine(server)
         send(engine, "keystroke", event("x = "))
         await server.next_request()
-        send(engine, "keystroke", event("x = 1", above=("def f():", "x = 0"), tick=2))
+        # Up to the line above: no typing gets there from "x = ".
+        send(engine, "keystroke", event("def f():", above=(), tick=2))
         await server.next_request()
         server.gate.set()
         await finish(engine)

@@ -160,11 +160,55 @@ function M.after_accept(h)
   return context.snapshot_after_insert(h.row, h.col, h.vcol, h.lines)
 end
 
+-- What is left of `lines` once `typed` (which may hold line breaks) was typed
+-- from their start; nil if it was not their start.
+---@param lines string[]
+---@param typed string[] the typed text, split at its line breaks
+---@return string[]|nil
+local function typed_off(lines, typed)
+  local last = #typed
+  if last > #lines then
+    return nil
+  end
+  for i = 1, last - 1 do
+    if lines[i] ~= typed[i] then
+      return nil
+    end
+  end
+  if lines[last]:sub(1, #typed[last]) ~= typed[last] then
+    return nil
+  end
+  local rest = vim.list_slice(lines, last)
+  rest[1] = rest[1]:sub(#typed[last] + 1)
+  return rest
+end
+
+-- What was typed in `buf` from (h.row, h.col) to (row, col), as lines; nil
+-- unless the cursor moved on by typing.
+local function typed_since(h, buf, row, col)
+  if row == h.row then
+    if col <= h.col then
+      return nil
+    end
+    local line = api.nvim_buf_get_lines(buf, row, row + 1, false)[1] or ''
+    return { line:sub(h.col + 1, col) }
+  end
+  if row < h.row or row - h.row >= #h.lines then
+    return nil
+  end
+  local lines = api.nvim_buf_get_lines(buf, h.row, row + 1, false)
+  lines[1] = lines[1]:sub(h.col + 1)
+  lines[#lines] = lines[#lines]:sub(1, col)
+  return lines
+end
+
 -- Type-through: if what was typed since the hint was drawn is the start of the
--- hint, keep showing the rest without asking anyone; otherwise drop it.
+-- hint, keep showing the rest without asking anyone; otherwise drop it. Typing
+-- may end lines (Enter after the first line typed whole: the rest serves the
+-- new line if it starts with the new line's indent).
 -- Python's SuggestionCache.get types through too, with another job: answers
 -- not on screen (a late reply for a place the user typed through, a cached
--- one). Both keep "typed text is a prefix of the first line, the text right
+-- one). Both keep "typed text is the start of the suggestion, the text right
 -- of the cursor unchanged"; they never judge the same suggestion, so each
 -- keeps its own form of it (here byte compares against the hint, there the
 -- cache key) and no parity test ties them.
@@ -179,26 +223,16 @@ function M.follow_typing(win, buf, tick, row, col)
   if not h then
     return false
   end
-  if win ~= h.win or buf ~= h.buf or row ~= h.row or col <= h.col then
-    M.hide()
-    return false
-  end
+  local typed = win == h.win and buf == h.buf and typed_since(h, buf, row, col)
+  local rest = typed and typed_off(h.lines, typed)
   local line = api.nvim_buf_get_lines(buf, row, row + 1, false)[1] or ''
-  local typed = line:sub(h.col + 1, col)
-  local first = h.lines[1]
-  if first:sub(1, #typed) ~= typed or line:sub(col + 1) ~= h.after then
+  if not rest or line:sub(col + 1) ~= h.after or (rest[1] == '' and #rest == 1) then
     M.hide()
     return false
   end
-  local rest = first:sub(#typed + 1)
-  if rest == '' and #h.lines == 1 then
-    M.hide()
-    return false
-  end
-  local lines = vim.list_slice(h.lines, 2)
-  table.insert(lines, 1, rest)
-  h.lines, h.col, h.tick = lines, col, tick
-  set_display(h, vim.fn.virtcol('.') - 1)
+  h.lines, h.row, h.col, h.tick = rest, row, col, tick
+  h.vcol = vim.fn.virtcol('.') - 1
+  set_display(h, h.vcol)
   draw(h)
   return true
 end
