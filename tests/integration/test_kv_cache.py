@@ -30,6 +30,7 @@ from llama_nvim.messages import (
 )
 from llama_nvim.protocol import ExtraChunk, build_infill_body
 from llama_nvim.render import RenderPlan
+from llama_nvim.transport import LeanTransport
 from tests.bench.naive import NaiveShaping
 from tests.harness import LlamaServer, wait_until
 
@@ -57,10 +58,13 @@ class RecordingEditor:
 
 
 class RecordingTransport(httpx.AsyncBaseTransport):
-    """Forwards to the real server and keeps every /infill body."""
+    """Forwards to the real server (the plugin's transport) and keeps every /infill body."""
 
     def __init__(self) -> None:
-        self.inner = httpx.AsyncHTTPTransport()
+        # httpx's default pool may reuse a connection the server is closing
+        # after a streamed reply, and fail the request; the plugin's transport
+        # sends it again on a fresh connection, as it does for users.
+        self.inner = LeanTransport()
         self.bodies: list[dict[str, Any]] = []
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
@@ -89,7 +93,9 @@ def run(
 
     async def main() -> None:
         transport = RecordingTransport()
-        client = InfillClient(config.endpoint, transport=transport)
+        # These measure the server's cache, not its speed: a request may wait
+        # for a slot another test's cancelled prompt still holds.
+        client = InfillClient(config.endpoint, transport=transport, timeout_s=30)
         engine = Engine(config, RecordingEditor(), client, shaping=shaping)
         engine.handle(Enabled(True))  # as the Lua half tells it when set up
         engine.tokens.load()
@@ -122,10 +128,12 @@ async def request(engine: Engine, line: str, filename: str = "/proj/app.py") -> 
         "before": line, "after": "", "below": [], "filename": filename, "cwd": "/proj",
         "manual": True,
     }  # fmt: skip
+    failed = engine.counters.failed
     engine.on_keystroke(keystroke(event))
     task = engine.scheduler.task
     assert task is not None
     await task
+    assert engine.counters.failed == failed, engine.sender.last_problem
 
 
 def offer(engine: Engine, chunks: list[list[str]], filename: str = "/proj/lib.py") -> None:
@@ -240,9 +248,11 @@ async def type_lines(engine: Engine, row: int, typed: list[str]) -> list[int]:
                 "before": line[:end], "after": "", "below": lines[row : row + 64],
                 "filename": "/proj/_models.py", "cwd": "/proj", "manual": True,
             }  # fmt: skip
+            failed = engine.counters.failed
             engine.on_keystroke(keystroke(event))
             assert engine.scheduler.task is not None
             await engine.scheduler.task
+            assert engine.counters.failed == failed, engine.sender.last_problem
             recomputed.append(engine.counters.last_prompt_n)
     return recomputed
 
