@@ -239,12 +239,13 @@ class Pacer:
             )
         )
         lines = [f"  speed:     {speed}", f"  pacing:    {how}: {values}"]
-        lines.append(f"  ring:      {self.context.describe(config)}")
         if pacing.auto:
+            # The pacing line's own continuation, before the next item.
             lines.append(
                 f"             a request at most ~{pacing.request_ms} ms, "
                 f"after a pause at most ~{pacing.pause_ms} ms"
             )
+        lines.append(f"  ring:      {self.context.describe(config)}")
         return lines
 
 

@@ -285,6 +285,9 @@ def test_status_tells_the_speed_and_where_each_value_comes_from() -> None:
     assert f"n_predict {pacing.n_predict} (auto)" in text
     assert f"t_max_predict_ms {pacing.t_max_predict_ms} (auto)" in text
     assert f"after a pause at most ~{pacing.pause_ms} ms" in text
+    # The pacing line's continuation comes right after it, not after the ring's.
+    pacing_at = next(i for i, line in enumerate(text.split("\n")) if "pacing:" in line)
+    assert "after a pause" in text.split("\n")[pacing_at + 1]
     off = "\n".join(pacer.describe(config(latency_target_ms=0)))
     assert "off (latency_target_ms = 0)" in off
     assert "n_predict 128 (default)" in off
