@@ -22,8 +22,8 @@ class Counters:
     dropped_stale: int = 0
     dropped_filtered: int = 0
     # Keystrokes that waited for the request in flight instead of cancelling it,
-    # those then served from its answer (typed partly through), and the requests
-    # cut short at the user's pause because their answer disagreed with such a key.
+    # and those then served from its answer (typed partly through), and the
+    # requests cancelled because their first words disagreed with such a keystroke.
     waited: int = 0
     served_on_arrival: int = 0
     given_up: int = 0

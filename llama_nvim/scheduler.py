@@ -14,7 +14,7 @@ costs one request, and the server never works on an answer nobody can use. On
 a server slower than the typist, cancelling instead would leave the server
 busy with prompts it cannot stop, and the request made at the user's pause
 would queue behind them. Only once the user has paused (the keystroke waited
-PAUSE_S, or the debounce if longer) does a streamed answer whose words disagree with what was typed
+a debounce) does a streamed answer whose words disagree with what was typed
 get cut short (give_up): its prompt is done, and the rest of it would only
 delay the request the pause needs. While keys keep coming, nothing is cut.
 The policy (what supersedes what, what waits) lives here and only here.
@@ -38,9 +38,6 @@ T = TypeVar("T")
 
 # How long the user's request waits for a priming still running before cutting it.
 PRIMING_PATIENCE_S = 1.0
-# No key for this long: the user paused. A typist's keys come closer together
-# than this, all but a few.
-PAUSE_S = 0.15
 
 
 @dataclass(frozen=True)
@@ -98,13 +95,10 @@ class Scheduler:
         self._waiting = Waiting(self._seq, item, self._clock())
         return self._seq
 
-    def paused(self, debounce_s: float) -> Waiting[Any] | None:
-        """The keystroke that waits, if the user paused there.
-
-        That is, it has waited PAUSE_S, or ``debounce_s`` if longer.
-        """
+    def paused(self, after_s: float) -> Waiting[Any] | None:
+        """The keystroke that waits, if it has waited ``after_s`` (the user paused there)."""
         waiting = self._waiting
-        if waiting is None or self._clock() - waiting.since < max(PAUSE_S, debounce_s):
+        if waiting is None or self._clock() - waiting.since < after_s:
             return None
         return waiting
 

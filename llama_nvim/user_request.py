@@ -30,6 +30,9 @@ Show = Callable[[Snapshot, list[str], InfoFigures], None]
 
 # A growing answer is redrawn at most this often, and whenever a line is complete.
 REDRAW_GAP_S = 0.05
+# No key for this long (nor for the debounce, if longer): the user paused. A
+# typist's keys come closer together than this, all but a few.
+PAUSE_S = 0.15
 
 
 class GrowingAnswer:
@@ -48,6 +51,7 @@ class GrowingAnswer:
         self._ring = ring
         self._drawn_at: float | None = None
         self._drawn_lines = 0
+        self.text = ""  # the answer so far
 
     @property
     def drawn(self) -> bool:
@@ -56,6 +60,7 @@ class GrowingAnswer:
 
     def __call__(self, text: str) -> None:
         """The answer so far: draw it, unless drawn a moment ago or no longer wanted."""
+        self.text = text
         if not self._is_current():
             return
         now = asyncio.get_running_loop().time()
@@ -139,7 +144,8 @@ class UserRequest(Stage):
 
         def on_text(text: str) -> None:
             growing(text)
-            self._give_up_if_unservable(context, text, pacing.debounce_ms / 1000)
+            pause_s = max(pacing.debounce_ms / 1000, PAUSE_S)
+            self._give_up_if_unservable(context, text, pause_s)
 
         try:
             completion = await self._sender.send(body, on_text=on_text)
@@ -172,15 +178,15 @@ class UserRequest(Stage):
         )
 
     def _give_up_if_unservable(
-        self, context: LocalContext, answer_so_far: str, debounce_s: float
+        self, context: LocalContext, answer_so_far: str, pause_s: float
     ) -> None:
         """Cut this request short at the user's pause if its answer cannot serve it.
 
-        The keystroke that waits has waited long enough to be a pause and the
-        answer so far disagrees with what was typed: its request is sent now,
-        without a second debounce.
+        The keystroke that waits has waited ``pause_s`` (the user paused) and
+        the answer so far disagrees with what was typed: its request is sent
+        now, without a second debounce.
         """
-        waiting = self._scheduler.paused(debounce_s)
+        waiting = self._scheduler.paused(pause_s)
         if waiting is None or may_serve(context, waiting.item[1], answer_so_far):
             return
         resend = self._scheduler.give_up()

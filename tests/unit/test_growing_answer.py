@@ -12,7 +12,6 @@ import httpx
 
 from llama_nvim.engine import Engine
 from llama_nvim.render import RenderPlan
-from llama_nvim.scheduler import PAUSE_S
 from tests.unit.engine_fixture import (
     Clock,
     FakeEditor,
@@ -151,12 +150,12 @@ def typed_through_then(pause_s: float) -> tuple[Engine, FakeServer]:
 
 
 def test_while_keys_keep_coming_an_answer_that_cannot_serve_them_is_not_cut() -> None:
-    engine, server = typed_through_then(pause_s=PAUSE_S - 0.01)
+    engine, server = typed_through_then(pause_s=0.05)
     assert server.prompts() == ["    ", "    x"]
     assert (engine.counters.given_up, engine.counters.cancelled) == (0, 0)
 
 
 def test_at_the_users_pause_an_answer_that_cannot_serve_it_is_cut_short() -> None:
-    engine, server = typed_through_then(pause_s=PAUSE_S)
+    engine, server = typed_through_then(pause_s=0.1)
     assert server.prompts() == ["    ", "    x"]
     assert (engine.counters.given_up, engine.counters.cancelled) == (1, 1)
