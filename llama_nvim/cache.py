@@ -79,19 +79,14 @@ def typed_since(requested: LocalContext, now: LocalContext) -> str | None:
     return None
 
 
-def may_serve(requested: LocalContext, now: LocalContext, answer_so_far: str = "") -> bool:
+def may_serve(requested: LocalContext, now: LocalContext) -> bool:
     """Whether an answer for ``requested`` may still serve ``now``, by type-through.
 
     True when only typing happened since, by at most TYPE_THROUGH_CHARS, the
-    text right of the cursor unchanged, and the part of the answer already in
-    (a streamed one's) agrees with what was typed: ``get`` then finds the
-    answer if it starts with what was typed.
+    text right of the cursor unchanged: ``get`` then finds the answer if it
+    starts with what was typed.
     """
-    typed = typed_since(requested, now)
-    if typed is None:
-        return False
-    shared = min(len(typed), len(answer_so_far))
-    return typed[:shared] == answer_so_far[:shared]
+    return typed_since(requested, now) is not None
 
 
 @dataclass(frozen=True)

@@ -22,11 +22,9 @@ class Counters:
     dropped_stale: int = 0
     dropped_filtered: int = 0
     # Keystrokes that waited for the request in flight instead of cancelling it,
-    # and those then served from its answer (typed partly through), and the
-    # requests cancelled because their first words disagreed with such a keystroke.
+    # and those then served from its answer (typed partly through).
     waited: int = 0
     served_on_arrival: int = 0
-    given_up: int = 0
     speculative: int = 0
     speculative_adopted: int = 0
     primes: int = 0

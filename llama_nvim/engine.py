@@ -71,7 +71,7 @@ class Engine:
         self.layout = Layout(config.n_batch, config.n_suffix_fim, self.tokens.count)
         self.privacy = Privacy.from_config(config)
         self.projects = Projects()
-        self.scheduler = Scheduler(clock)
+        self.scheduler = Scheduler()
         self.builder = RequestBuilder(config, self.ring, self.layout, shaping or RequestShaping())
         self.slots = SlotChoice(config.id_slot, lease)
         self.sender = Sender(client, self.counters, editor, self.log, clock, self._after_reply)

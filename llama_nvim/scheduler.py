@@ -13,11 +13,8 @@ from it if what was typed matches, else sent at once. A burst of keys thus
 costs one request, and the server never works on an answer nobody can use. On
 a server slower than the typist, cancelling instead would leave the server
 busy with prompts it cannot stop, and the request made at the user's pause
-would queue behind them. Only once the user has paused (the keystroke waited
-a debounce) does a streamed answer whose words disagree with what was typed
-get cut short (give_up): its prompt is done, and the rest of it would only
-delay the request the pause needs. While keys keep coming, nothing is cut.
-The policy (what supersedes what, what waits) lives here and only here.
+would queue behind them. The policy (what supersedes what, what waits) lives
+here and only here.
 
 Priming (the ring's idle-time work) is not cancelled by a keystroke: the
 server cannot stop a prompt it has started, so a cancelled priming would still
@@ -29,7 +26,6 @@ priming that long is cut, so that a suggestion never waits for the whole ring).
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
@@ -46,14 +42,12 @@ class Waiting(Generic[T]):
 
     seq: int
     item: T
-    since: float = 0.0  # when it began to wait (the scheduler's clock)
 
 
 class Scheduler:
     """Sequence numbers, the one task that may send, and cancel-once."""
 
-    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
-        self._clock = clock
+    def __init__(self) -> None:
         self._seq = 0
         self._task: asyncio.Task[None] | None = None  # the user's request, or priming
         self._priming: asyncio.Task[None] | None = None  # priming, while it runs
@@ -92,27 +86,8 @@ class Scheduler:
         if serves is None or not self.busy() or not serves(item):
             return None
         self._seq += 1
-        self._waiting = Waiting(self._seq, item, self._clock())
+        self._waiting = Waiting(self._seq, item)
         return self._seq
-
-    def paused(self, after_s: float) -> Waiting[Any] | None:
-        """The keystroke that waits, if it has waited ``after_s`` (the user paused there)."""
-        waiting = self._waiting
-        if waiting is None or self._clock() - waiting.since < after_s:
-            return None
-        return waiting
-
-    def give_up(self) -> Waiting[Any] | None:
-        """The answer coming can no longer serve the keystroke that waits for it.
-
-        Cancels the request on the wire (the one calling this, typically: the
-        cancel takes effect at its next await) and returns the keystroke under
-        a new sequence number, to be asked for now; None if none waits.
-        """
-        waiting = self._waiting
-        if waiting is None:
-            return None
-        return Waiting(self.supersede(keep_priming=True), waiting.item, waiting.since)
 
     def on_the_wire(self, serves: Callable[[Any], bool]) -> None:
         """The running task sends now; ``serves`` says which later items its answer may serve."""

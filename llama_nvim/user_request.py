@@ -2,8 +2,7 @@
 
 It runs as the scheduler's task. While its request is on the wire, a later
 keystroke that only types on waits beside it (scheduler.py); when the answer
-comes, that keystroke is served from it if it matches, else asked for at once
-(at the user's pause, as soon as a streamed answer's words disagree with it).
+comes, that keystroke is served from it if it matches, else asked for at once.
 
 A streamed answer (a slow server's) is shown as it grows, while no later key
 came: the user sees the first words of a suggestion that takes a second to
@@ -30,9 +29,6 @@ Show = Callable[[Snapshot, list[str], InfoFigures], None]
 
 # A growing answer is redrawn at most this often, and whenever a line is complete.
 REDRAW_GAP_S = 0.05
-# No key for this long (nor for the debounce, if longer): the user paused. A
-# typist's keys come closer together than this, all but a few.
-PAUSE_S = 0.15
 
 
 class GrowingAnswer:
@@ -51,7 +47,6 @@ class GrowingAnswer:
         self._ring = ring
         self._drawn_at: float | None = None
         self._drawn_lines = 0
-        self.text = ""  # the answer so far
 
     @property
     def drawn(self) -> bool:
@@ -60,7 +55,6 @@ class GrowingAnswer:
 
     def __call__(self, text: str) -> None:
         """The answer so far: draw it, unless drawn a moment ago or no longer wanted."""
-        self.text = text
         if not self._is_current():
             return
         now = asyncio.get_running_loop().time()
@@ -109,15 +103,10 @@ class UserRequest(Stage):
         """Show a suggestion that needed no request."""
         self._show(snapshot, lines, InfoFigures(cached=True, ring=self._ring_info()))
 
-    async def complete(
-        self, seq: int, snapshot: Snapshot, context: LocalContext, *, debounced: bool = False
-    ) -> None:
-        """Answer ``snapshot`` (keystroke number ``seq``), unless a newer one made it stale.
-
-        ``debounced``: the keystroke already waited for the user's pause.
-        """
+    async def complete(self, seq: int, snapshot: Snapshot, context: LocalContext) -> None:
+        """Answer ``snapshot`` (keystroke number ``seq``), unless a newer one made it stale."""
         pacing = self._sender.pacer.pacing(self._config)
-        if not snapshot.manual and not debounced and pacing.debounce_ms:
+        if not snapshot.manual and pacing.debounce_ms:
             await asyncio.sleep(pacing.debounce_ms / 1000)
         if not snapshot.manual and not self._sender.may_request():
             return
@@ -136,19 +125,13 @@ class UserRequest(Stage):
             n_predict=pacing.n_predict,
             t_max_predict_ms=pacing.t_max_predict_ms,
         )
+        # While on the wire, a keystroke that types on may wait for this answer.
+        self._scheduler.on_the_wire(lambda item: may_serve(context, item[1]))
         growing = GrowingAnswer(
             self._show, snapshot, lambda: self._scheduler.is_current(seq), self._ring_info
         )
-        # While on the wire, a keystroke that types on may wait for this answer.
-        self._scheduler.on_the_wire(lambda item: may_serve(context, item[1]))
-
-        def on_text(text: str) -> None:
-            growing(text)
-            pause_s = max(pacing.debounce_ms / 1000, PAUSE_S)
-            self._give_up_if_unservable(context, text, pause_s)
-
         try:
-            completion = await self._sender.send(body, on_text=on_text)
+            completion = await self._sender.send(body, on_text=growing)
         finally:
             waiting = self._scheduler.off_the_wire()
         lines = None
@@ -176,24 +159,6 @@ class UserRequest(Stage):
         self._show(
             snapshot, lines, InfoFigures(n_ctx=n_ctx, completion=completion, ring=self._ring_info())
         )
-
-    def _give_up_if_unservable(
-        self, context: LocalContext, answer_so_far: str, pause_s: float
-    ) -> None:
-        """Cut this request short at the user's pause if its answer cannot serve it.
-
-        The keystroke that waits has waited ``pause_s`` (the user paused) and
-        the answer so far disagrees with what was typed: its request is sent
-        now, without a second debounce.
-        """
-        waiting = self._scheduler.paused(pause_s)
-        if waiting is None or may_serve(context, waiting.item[1], answer_so_far):
-            return
-        resend = self._scheduler.give_up()
-        if resend is not None:
-            self._log.write("give_up", seq=resend.seq)
-            self._counters.given_up += 1
-            self._scheduler.run(self.complete(resend.seq, *resend.item, debounced=True))
 
     async def _serve_waiting(self, waiting: Waiting[tuple[Snapshot, LocalContext]]) -> None:
         """The keystroke that waited for the answer just in: from it if it matches, else ask."""

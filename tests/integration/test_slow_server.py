@@ -88,10 +88,7 @@ def test_typing_faster_than_the_server_keeps_one_request_and_no_queue(
     assert keys >= 30
     assert max(load.processing) <= 1, "the server worked on two of our requests at once"
     assert max(load.deferred) == 0, "a request of ours queued behind another"
-    # Typing along a line cancels nothing; at the pause after it, an answer that
-    # cannot serve what was typed may be cut short, once.
-    cancelled = stats["cancelled"] - before["cancelled"]
-    assert cancelled == stats["given_up"] - before["given_up"] <= 1, stats
+    assert stats["cancelled"] == before["cancelled"], "typing along a line cancels nothing"
     # The regime this test is about: keys came while a request was on the wire.
     assert stats["waited"] - before["waited"] >= keys / 4, stats
     assert requests >= 2, "answers that did not match were followed by a request for the newest"

@@ -324,13 +324,3 @@ def test_typed_since_never_drops_more_lines_than_were_typed() -> None:
     requested = ctx("x = ", prefix=prefix_of("a", "b"))
     assert typed_since(requested, ctx("", prefix=prefix_of("b", "x = 1"))) == "1\n"
     assert typed_since(requested, ctx("", prefix=prefix_of("x = 1"))) is None
-
-
-@pytest.mark.parametrize(
-    ("answer_so_far", "serves"),
-    [("", True), ("1", True), ("12", True), ("123456", True), ("2", False), ("13", False)],
-)
-def test_an_answer_may_serve_only_if_its_start_agrees_with_what_was_typed(
-    answer_so_far: str, serves: bool
-) -> None:
-    assert may_serve(ctx("x = "), ctx("x = 12"), answer_so_far) is serves

@@ -10,15 +10,12 @@ import asyncio
 
 import httpx
 
-from llama_nvim.engine import Engine
 from llama_nvim.render import RenderPlan
 from tests.unit.engine_fixture import (
-    Clock,
     FakeEditor,
     FakeServer,
     event,
     finish,
-    make_config,
     make_engine,
     ok_streamed,
     send,
@@ -122,40 +119,3 @@ def test_a_whole_reply_is_shown_once() -> None:
 
     editor = asyncio.run(main())
     assert drawn(editor) == [(["foo()"], False)]
-
-
-def typed_through_then(pause_s: float) -> tuple[Engine, FakeServer]:
-    """The answer starts "count"; the user types "    x", waits ``pause_s``, more comes
-    (and more after that, unless the request was cut short)."""
-
-    async def main() -> tuple[Engine, FakeServer]:
-        gates = [asyncio.Event(), asyncio.Event(), asyncio.Event()]
-        gates[0].set()
-        server = streaming_server(["count", " += 1", "0"], gates)
-        clock = Clock()
-        engine, editor = make_engine(server, make_config(debounce_ms=100), clock)
-        send(engine, "keystroke", event("    ", above=("for x in y:",), manual=True))
-        await wait_for_plans(editor, 1)
-        send(engine, "keystroke", event("    x", above=("for x in y:",), tick=2))
-        await turns(5)
-        assert engine.counters.waited == 1
-        clock.now += pause_s
-        gates[1].set()
-        await turns(10)
-        gates[2].set()
-        await finish(engine)
-        return engine, server
-
-    return asyncio.run(main())
-
-
-def test_while_keys_keep_coming_an_answer_that_cannot_serve_them_is_not_cut() -> None:
-    engine, server = typed_through_then(pause_s=0.05)
-    assert server.prompts() == ["    ", "    x"]
-    assert (engine.counters.given_up, engine.counters.cancelled) == (0, 0)
-
-
-def test_at_the_users_pause_an_answer_that_cannot_serve_it_is_cut_short() -> None:
-    engine, server = typed_through_then(pause_s=0.1)
-    assert server.prompts() == ["    ", "    x"]
-    assert (engine.counters.given_up, engine.counters.cancelled) == (1, 1)

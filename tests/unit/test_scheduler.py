@@ -247,36 +247,6 @@ def test_a_keystroke_waits_behind_a_request_whose_answer_may_serve_it() -> None:
     asyncio.run(main())
 
 
-def test_a_keystroke_that_waited_long_enough_may_be_given_up_for() -> None:
-    async def main() -> None:
-        now = [10.0]
-        scheduler = Scheduler(lambda: now[0])
-        scheduler.supersede()
-        request = Request()
-        task = scheduler.run(request.run())
-        await request.started.wait()
-        scheduler.on_the_wire(lambda item: True)
-        assert scheduler.give_up() is None, "nothing waits"
-        waited = scheduler.wait_behind("x = 1")
-        assert waited is not None
-        now[0] += 0.05
-        assert scheduler.paused(0.1) is None, "keys may still come"
-        now[0] += 0.05
-        paused = scheduler.paused(0.1)
-        assert paused is not None
-        assert (paused.seq, paused.item) == (waited, "x = 1")
-        resend = scheduler.give_up()
-        assert resend is not None
-        assert resend.item == "x = 1"
-        assert resend.seq > waited
-        assert scheduler.is_current(resend.seq)
-        assert scheduler.paused(0) is None, "no longer waiting"
-        await asyncio.wait({task})
-        assert request.cancels == 1
-
-    asyncio.run(main())
-
-
 def test_nothing_waits_behind_a_request_not_on_the_wire_or_superseded() -> None:
     async def main() -> None:
         scheduler = Scheduler()
