@@ -41,10 +41,15 @@ def answer_naming_the_prompt(delay: float) -> Callable[[Received], Reply]:
 
 
 def type_a_line_per_key(editor: Editor, letters: str, gap: float) -> None:
-    """Each letter on a new line: no answer for one line can serve the next."""
-    editor.type("i")
+    """Each letter on the line above the one before, moving up with <Up>.
+
+    Moving up is not typing: no answer for one line can serve the next. (Enter
+    would not do: an answer may go on with the next line.)
+    """
+    editor.set_text("\n" * (len(letters) - 1), filetype="")
+    editor.type("Gi")
     for i, letter in enumerate(letters):
-        editor.type(("<CR>" if i else "") + letter)
+        editor.type(("<Up>" if i else "") + letter)
         human_pause(gap)
 
 
@@ -87,7 +92,7 @@ def test_typing_that_no_answer_can_serve_cancels_the_request_in_flight(
     stats = caught_up(editor)
     assert stats["cancelled"] >= 3
     assert stats["shown"] == 1
-    assert editor.lines() == list("abcdef")
+    assert editor.lines() == list("fedcba")
 
 
 def test_at_most_one_request_in_flight(
