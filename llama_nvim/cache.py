@@ -45,6 +45,11 @@ def _drop_lines(prefix: str, count: int) -> str | None:
     return prefix[start:]
 
 
+def _worth_showing(rest: list[str]) -> bool:
+    """What is left of a suggestion once typed through: more than blanks."""
+    return bool("".join(rest).strip())
+
+
 def typed_since(requested: LocalContext, now: LocalContext) -> str | None:
     """The text typed between ``requested`` and ``now``, if typing is all that happened.
 
@@ -60,13 +65,10 @@ def typed_since(requested: LocalContext, now: LocalContext) -> str | None:
         if 0 <= grown <= TYPE_THROUGH_CHARS and now.prompt.startswith(requested.prompt):
             return now.prompt[len(requested.prompt) :]
         return None
-    start = 0
     for dropped in range(_ACROSS_LINES_ENDED + 1):
-        if dropped:
-            start = requested.prefix.find("\n", start) + 1
-            if start == 0:
-                return None
-        kept = requested.prefix[start:]
+        kept = _drop_lines(requested.prefix, dropped)
+        if kept is None:
+            return None
         if not now.prefix.startswith(kept):
             continue
         ended = now.prefix[len(kept) :]  # the requested cursor line on, each line ended
@@ -156,7 +158,7 @@ class SuggestionCache:
             if not lines[0].startswith(tail):
                 continue
             rest = [lines[0][typed:], *lines[1:]]
-            if not "".join(rest).strip():
+            if not _worth_showing(rest):
                 continue
             self._entries.move_to_end(key)
             return Hit(rest, typed)
@@ -172,6 +174,6 @@ class SuggestionCache:
             if not text.startswith(typed):
                 continue
             rest = text[len(typed) :].split("\n")
-            if "".join(rest).strip():
+            if _worth_showing(rest):
                 return Hit(rest, len(typed))
         return None

@@ -31,17 +31,26 @@ def fast_ring() -> dict[str, object]:
     return {"ring_update_ms": 50, "ring_chunk_size": 16}
 
 
-def test_typing_through_a_suggestion_sends_no_request(editor: Editor) -> None:
+def suggestion_where(editor: Editor, wanted: Callable[[Hint], bool], tries: int, what: str) -> Hint:
+    """Ask on fresh lines (no autoindent) until the model suggests what the test needs."""
     editor.set_text("def f():\n", filetype="python")
-    editor.nvim.command("setlocal noautoindent indentexpr=")
-    for attempt in range(20):
+    editor.nvim.command("setlocal noautoindent nosmartindent nocindent indentexpr=")
+    for attempt in range(tries):
         editor.type("<Esc>Go")
         editor.type_slowly(f"v{attempt} = ")
         hint = editor.wait_hint()
-        if len(hint.inline) >= 4 and hint.inline[:3].isprintable() and "\t" not in hint.inline:
-            break
-    else:
-        pytest.fail("no suggestion long enough to type through")
+        if wanted(hint):
+            return hint
+    pytest.fail(f"no {what} in {tries} tries")
+
+
+def test_typing_through_a_suggestion_sends_no_request(editor: Editor) -> None:
+    hint = suggestion_where(
+        editor,
+        lambda h: len(h.inline) >= 4 and h.inline[:3].isprintable() and "\t" not in h.inline,
+        tries=20,
+        what="a suggestion long enough to type through",
+    )
     requests = settle(editor)["user_requests"]
     for typed in range(1, 4):
         editor.type_slowly(hint.inline[typed - 1])
@@ -56,17 +65,17 @@ def plain(text: str) -> bool:
 
 
 def test_typing_a_suggestions_first_line_and_enter_shows_its_next_line(editor: Editor) -> None:
-    editor.set_text("def f():\n", filetype="python")
-    editor.nvim.command("setlocal noautoindent nosmartindent nocindent indentexpr=")
-    for attempt in range(40):
-        editor.type("<Esc>Go")
-        editor.type_slowly(f"v{attempt} = ")
-        hint = editor.wait_hint()
-        lines = [hint.inline, *hint.below]
-        if len(lines) >= 2 and all(map(plain, lines)) and len(lines[1].strip()) >= 2:
-            break
-    else:
-        pytest.fail("no suggestion of two lines to type through")
+    hint = suggestion_where(
+        editor,
+        lambda h: (
+            len(h.below) >= 1
+            and all(map(plain, [h.inline, *h.below]))
+            and len(h.below[0].strip()) >= 2
+        ),
+        tries=40,
+        what="a suggestion of two lines to type through",
+    )
+    lines = [hint.inline, *hint.below]
     before = settle(editor)
     editor.type_slowly(lines[0])
     editor.type("<CR>")

@@ -184,21 +184,17 @@ local function typed_off(lines, typed)
 end
 
 -- What was typed in `buf` from (h.row, h.col) to (row, col), as lines; nil
--- unless the cursor moved on by typing.
-local function typed_since(h, buf, row, col)
+-- unless the cursor moved on by typing. `line` is the cursor's line (row).
+local function typed_since(h, buf, row, col, line)
   if row == h.row then
-    if col <= h.col then
-      return nil
-    end
-    local line = api.nvim_buf_get_lines(buf, row, row + 1, false)[1] or ''
-    return { line:sub(h.col + 1, col) }
+    return col > h.col and { line:sub(h.col + 1, col) } or nil
   end
   if row < h.row or row - h.row >= #h.lines then
     return nil
   end
-  local lines = api.nvim_buf_get_lines(buf, h.row, row + 1, false)
+  local lines = api.nvim_buf_get_lines(buf, h.row, row, false)
   lines[1] = lines[1]:sub(h.col + 1)
-  lines[#lines] = lines[#lines]:sub(1, col)
+  lines[#lines + 1] = line:sub(1, col)
   return lines
 end
 
@@ -223,9 +219,9 @@ function M.follow_typing(win, buf, tick, row, col)
   if not h then
     return false
   end
-  local typed = win == h.win and buf == h.buf and typed_since(h, buf, row, col)
-  local rest = typed and typed_off(h.lines, typed)
   local line = api.nvim_buf_get_lines(buf, row, row + 1, false)[1] or ''
+  local typed = win == h.win and buf == h.buf and typed_since(h, buf, row, col, line)
+  local rest = typed and typed_off(h.lines, typed)
   if not rest or line:sub(col + 1) ~= h.after or (rest[1] == '' and #rest == 1) then
     M.hide()
     return false
