@@ -1,15 +1,27 @@
 """The ring's idle-time work: admit a queued chunk, measure it, prime the server with it.
 
-While the user is idle (out of insert mode, or not typing for IDLE_AFTER_S),
-one queued chunk at a time enters the ring, is counted with the server's own
-tokenizer (to correct our token budget) and, if it belongs to the user's
-project, the server computes the extra context ahead of the next request.
+While the user is idle, one queued chunk at a time enters the ring, is counted
+with the server's own tokenizer (to correct our token budget) and, if it
+belongs to the user's project, the server computes the extra context ahead of
+the next request. While the user is in the file they last typed in, it
+also computes the local context from where they typed: going back there
+then costs the next request only the line it changed. (Every priming does:
+the user may come back before the queue is empty.)
+
+Idle: out of insert mode, or not typing for IDLE_AFTER_S. The server cannot
+stop a prompt it has started, and a request the user waits for queues behind
+a priming; on a slow server one priming takes seconds. So the user must also
+have been idle for as long as a priming takes (the median of the last ones):
+a pause already that long is likely to last as long again, while the brief
+trips out of insert mode (a save, an undo) start none.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import statistics
+from collections import deque
 from collections.abc import Callable
 
 from .client import InfillClient
@@ -21,6 +33,8 @@ from .tokens import TokenCounter
 
 # The user counts as idle this long after their last keystroke in insert mode.
 IDLE_AFTER_S = 3.0
+# Primings timed for the expected time of the next one.
+TIMED_PRIMINGS = 8
 
 
 class Priming(Stage):
@@ -45,6 +59,8 @@ class Priming(Stage):
         self._enabled = enabled
         self._in_insert = False
         self._last_keystroke = float("-inf")
+        self._left_insert_at = float("-inf")
+        self._priming_s: deque[float] = deque(maxlen=TIMED_PRIMINGS)
         self._tokenizer_tried = False
         # The ring's cap changes the extra context (context_cost.py): prime it afresh.
         self._primed_cap_changes = 0
@@ -55,12 +71,21 @@ class Priming(Stage):
         self._last_keystroke = self._clock()
 
     def left_insert(self) -> None:
-        """Insert mode was left: the user is idle now."""
+        """Insert mode was left: the user is idle once a priming's time has passed."""
         self._in_insert = False
+        self._left_insert_at = self._clock()
+
+    @property
+    def expected_s(self) -> float:
+        """How long a priming takes this server (0 until one was timed)."""
+        return statistics.median(self._priming_s) if self._priming_s else 0.0
 
     def idle(self) -> bool:
-        """True if the user has not typed for a while."""
-        return not self._in_insert or self._clock() - self._last_keystroke > IDLE_AFTER_S
+        """True if the user has not typed for a while, and for longer than a priming takes."""
+        now = self._clock()
+        if self._in_insert:
+            return now - self._last_keystroke >= max(IDLE_AFTER_S, self.expected_s)
+        return now - max(self._left_insert_at, self._last_keystroke) >= self.expected_s
 
     def offered(self, spawn: Callable[[Chunk], None]) -> None:
         """A chunk was queued; without idle-time priming it enters the ring at once."""
@@ -122,10 +147,25 @@ class Priming(Stage):
         return changed
 
     async def prime(self) -> None:
-        """Have the server compute the extra context now, while nobody waits."""
-        body = self._builder.priming_body(self._projects.current, self._projects.last_place)
+        """Have the server compute the extra context now, while nobody waits.
+
+        With the local context where the user last typed, if they are still in
+        that file (in another, it would be computed for nothing).
+        """
+        projects = self._projects
+        body = self._builder.priming_body(
+            projects.current, projects.last_place, with_local=projects.typed_here()
+        )
         if body is None:
             return
         await self._scheduler.quiet()
         self._counters.primes += 1
-        await self._sender.send(body, quiet=True)
+        started = self._clock()
+        try:
+            answered = await self._sender.send(body, quiet=True) is not None
+        except asyncio.CancelledError:
+            # Cut short (the user's request would not wait longer): it takes at least this.
+            self._priming_s.append(self._clock() - started)
+            raise
+        if answered:
+            self._priming_s.append(self._clock() - started)

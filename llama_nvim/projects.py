@@ -25,6 +25,7 @@ class Projects:
 
     def __init__(self) -> None:
         self.current = ""  # the project to prime for
+        self.current_file = ""  # the file the user is in
         self.last_place: Place | None = None
         self._known: dict[str, str] = {}
 
@@ -41,5 +42,11 @@ class Projects:
 
     def enter(self, filename: str, cwd: str) -> str:
         """The user is now in ``filename``'s project; return it."""
+        self.current_file = filename
         self.current = self.project_for(filename, cwd)
         return self.current
+
+    def typed_here(self) -> bool:
+        """True if the user last typed in the file they are in now."""
+        last = self.last_place
+        return last is not None and last.snapshot.filename == self.current_file

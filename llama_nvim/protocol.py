@@ -115,17 +115,22 @@ def _model(config: Config) -> dict[str, str]:
 
 
 def build_priming_body(
-    extra: Sequence[ExtraChunk], config: Config, *, id_slot: int | None = None
+    extra: Sequence[ExtraChunk],
+    config: Config,
+    *,
+    local: LocalContext | None = None,
+    id_slot: int | None = None,
 ) -> dict[str, Any]:
-    """A request that only makes the server compute (and cache) the extra context.
+    """A request that only makes the server compute (and cache) a prompt.
 
     Its prompt starts exactly like the next real request's, in the same slot,
-    so that request reuses everything up to the local context.
+    so that request reuses everything up to the local context; with ``local``
+    (where the user last typed), up to the line that request changed.
     """
     return {
-        "input_prefix": "",
-        "input_suffix": "",
-        "prompt": "",
+        "input_prefix": local.prefix if local is not None else "",
+        "input_suffix": local.suffix if local is not None else "",
+        "prompt": local.prompt if local is not None else "",
         "input_extra": [{"filename": c.filename, "text": c.text} for c in extra],
         "n_predict": 0,
         "samplers": [],

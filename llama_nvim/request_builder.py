@@ -187,17 +187,24 @@ class RequestBuilder:
         path = relative_name(snapshot.filename, project)
         return self.wire.annotate(body, path, os.path.basename(project.rstrip("/")))
 
-    def priming_body(self, project: str, last: Place | None) -> dict[str, Any] | None:
+    def priming_body(
+        self, project: str, last: Place | None, *, with_local: bool = False
+    ) -> dict[str, Any] | None:
         """A body that has the server compute ``project``'s extra context now, or None.
 
         The chunks are those a request from where the user last typed would
         send (with the far suffix): chunks that requests leave out but priming
         put in would cost the next request everything after them.
+        ``with_local``: the local context from there too, so that a request
+        back there recomputes only the line it changed, not the lines above.
         """
+        local: LocalContext | None = None
         if last is not None and last.project == project:
-            _, extra = self.laid_out(project, last.snapshot, last.context)
+            local, extra = self.laid_out(project, last.snapshot, last.context)
         else:
             extra = self.extra(project, None)
         if not extra:
             return None
-        return build_priming_body(extra, self.config, id_slot=self.id_slot)
+        return build_priming_body(
+            extra, self.config, local=local if with_local else None, id_slot=self.id_slot
+        )

@@ -121,10 +121,13 @@ def chunk(payload: dict[str, Any]) -> TextChunk:
     return event
 
 
-async def request(engine: Engine, line: str, filename: str = "/proj/app.py") -> None:
+async def request(
+    engine: Engine, line: str, filename: str = "/proj/app.py", above: list[str] | None = None
+) -> None:
     """One user FIM request, awaited to the end."""
+    above = ["import os", "", ""] if above is None else above
     event = {
-        "buf": 1, "tick": 1, "row": 3, "col": len(line), "above": ["import os", "", ""],
+        "buf": 1, "tick": 1, "row": len(above), "col": len(line), "above": above,
         "before": line, "after": "", "below": [], "filename": filename, "cwd": "/proj",
         "manual": True,
     }  # fmt: skip
@@ -155,6 +158,28 @@ def test_after_priming_a_request_reuses_the_cached_extra_context(
         assert c.last_extra_chunks == 6
         assert c.last_tokens_evaluated > 1000
         assert c.last_cache_n >= 0.9 * c.last_tokens_evaluated, dataclasses.asdict(c)
+
+    run(llama_server, scenario)
+
+
+def test_after_priming_a_request_back_where_the_user_typed_recomputes_only_its_line(
+    llama_server: LlamaServer,
+) -> None:
+    above = SOURCE.read_text().split("\n")[200:260]
+
+    async def scenario(engine: Engine, transport: RecordingTransport) -> None:
+        await request(engine, "        value = ", above=above)
+        offer(engine, source_chunks(2, size=20))
+        while engine.ring.queued:
+            await engine.priming.admit_and_prime()
+        primed = transport.bodies[-1]
+        assert primed["n_predict"] == 0
+        assert primed["input_prefix"], "primed with the local part"
+        await request(engine, "        value = s", above=above)
+        c = engine.counters
+        assert c.last_extra_chunks == 2
+        assert c.last_tokens_evaluated > 500  # the lines above alone are more
+        assert c.last_prompt_n < 30, dataclasses.asdict(c)
 
     run(llama_server, scenario)
 

@@ -10,6 +10,7 @@ import dataclasses
 import json
 from pathlib import Path
 
+import httpx
 import pytest
 
 from llama_nvim.context_cost import FLOOR, SETTLE
@@ -31,6 +32,8 @@ from tests.unit.engine_fixture import (
     make_config,
     make_engine,
     names,
+    ok,
+    reply_to,
     send,
     settle,
     turns,
@@ -175,6 +178,139 @@ def test_priming_after_typing_sends_what_a_request_from_there_sends(
     assert names(prime) == names(last) == ["two.py", "three.py", "main.py"]
     assert prime["input_extra"] == last["input_extra"]
     assert prime["input_extra"][-1]["text"] == "".join(f"{x}\n" for x in below[3:])
+
+
+def test_priming_computes_where_the_user_last_typed(
+    projects: tuple[Path, Path],
+) -> None:
+    # Going back to type where they were, the user's next request then shares
+    # the primed prompt up to the line it changed, not only the extra context.
+    a, _ = projects
+    file_a = in_project(a, "main.py")
+    above = ("import os", "", "def f():")
+
+    async def main() -> FakeServer:
+        server = FakeServer()
+        engine, _ = make_engine(server)
+        engine.n_ctx = 8192
+        send(engine, "enter", {"filename": file_a, "cwd": "/"})
+        typing = event("    x = ", above=above, below=("    return x",), filename=file_a)
+        send(engine, "keystroke", typing)
+        await settle()
+        send(engine, "leave")
+        send(engine, "chunk", chunk_event(in_project(a, "one.py"), "a1"))
+        send(engine, "chunk", chunk_event(in_project(a, "two.py"), "a2"))
+        await engine.priming.admit_and_prime()
+        await engine.priming.admit_and_prime()
+        send(engine, "keystroke", {**typing, "tick": 2, "before": "    x = o", "col": 9})
+        await finish(engine)
+        return server
+
+    server = asyncio.run(main())
+    first, second = server.primes()
+    before, back = [body for body in server.bodies if body["n_predict"]]
+    assert names(before) == []  # the chunks came after it
+    # Each priming, not only the run's last: the user may be back before it ends.
+    for prime in (first, second):
+        for key in ("input_prefix", "input_suffix", "prompt"):
+            assert prime[key] == before[key], key
+    assert back["input_prefix"] == second["input_prefix"]
+    assert back["input_extra"] == second["input_extra"]
+    assert back["prompt"] == "    x = o"
+
+
+def test_in_another_file_priming_leaves_out_where_the_user_last_typed(
+    projects: tuple[Path, Path],
+) -> None:
+    a, _ = projects
+    file_a, file_b = in_project(a, "main.py"), in_project(a, "other.py")
+
+    async def main() -> FakeServer:
+        server = FakeServer()
+        engine, _ = make_engine(server)
+        engine.n_ctx = 8192
+        send(engine, "enter", {"filename": file_a, "cwd": "/"})
+        send(engine, "keystroke", event("x = ", filename=file_a))
+        await settle()
+        send(engine, "leave")
+        send(engine, "enter", {"filename": file_b, "cwd": "/"})
+        send(engine, "chunk", chunk_event(in_project(a, "one.py"), "a1"))
+        await engine.priming.admit_and_prime()
+        await finish(engine)
+        return server
+
+    (prime,) = asyncio.run(main()).primes()
+    assert names(prime) == ["one.py"]
+    assert prime["prompt"] == prime["input_prefix"] == prime["input_suffix"] == ""
+
+
+def test_out_of_insert_mode_the_user_is_idle_once_a_priming_would_be_done(
+    projects: tuple[Path, Path],
+) -> None:
+    a, _ = projects
+
+    async def main() -> list[bool]:
+        server = FakeServer()
+        clock = Clock()
+        engine, _ = make_engine(server, clock=clock)
+        engine.n_ctx = 8192
+        priming = engine.priming
+        seen = [priming.idle()]  # nothing typed yet
+        send(engine, "enter", {"filename": in_project(a, "main.py"), "cwd": "/"})
+        send(engine, "chunk", chunk_event(in_project(a, "one.py"), "a1"))
+
+        def slow(body: dict[str, object]) -> httpx.Response:
+            clock.now += 2.0  # this server takes two seconds to prime
+            return ok("")
+
+        server.answer = slow
+        await priming.admit_and_prime()
+        clock.now = 10.0
+        send(engine, "keystroke", event("x = ", filename=in_project(a, "main.py")))
+        seen.append(priming.idle())  # typing
+        clock.now = 11.0
+        send(engine, "leave")
+        clock.now = 12.9
+        seen.append(priming.idle())  # out of insert mode less than a priming's time
+        clock.now = 13.0
+        seen.append(priming.idle())
+        await finish(engine)
+        return seen
+
+    assert asyncio.run(main()) == [True, False, False, True]
+
+
+def test_a_slow_priming_needs_a_pause_in_insert_mode_as_long_as_itself(
+    projects: tuple[Path, Path],
+) -> None:
+    a, _ = projects
+
+    async def main() -> list[bool]:
+        server = FakeServer()
+        clock = Clock()
+        engine, _ = make_engine(server, clock=clock)
+        engine.n_ctx = 8192
+        priming = engine.priming
+        send(engine, "enter", {"filename": in_project(a, "main.py"), "cwd": "/"})
+        send(engine, "chunk", chunk_event(in_project(a, "one.py"), "a1"))
+
+        def slow(body: dict[str, object]) -> httpx.Response:
+            clock.now += IDLE_AFTER_S + 2.0
+            return ok("")
+
+        server.answer = slow
+        await priming.admit_and_prime()
+        clock.now = 100.0
+        send(engine, "keystroke", event("x = ", filename=in_project(a, "main.py")))
+        seen = []
+        for pause in (IDLE_AFTER_S + 0.1, IDLE_AFTER_S + 1.9, IDLE_AFTER_S + 2.0):
+            clock.now = 100.0 + pause
+            seen.append(priming.idle())
+        server.answer = lambda body: ok(reply_to(body["prompt"]))
+        await finish(engine)
+        return seen
+
+    assert asyncio.run(main()) == [False, False, True]
 
 
 def test_no_priming_while_disabled(projects: tuple[Path, Path]) -> None:
