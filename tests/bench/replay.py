@@ -48,7 +48,7 @@ import pynvim
 
 from tests.bench import procs
 from tests.bench.proxy import Exchange, LoggingProxy
-from tests.bench.trace import Session, build_session
+from tests.bench.trace import TYPE_MS, Session, build_session
 
 REPO = Path(__file__).resolve().parents[2]
 PROBE = Path(__file__).with_name("probe.lua")
@@ -526,6 +526,12 @@ def _open_at(ex: Exchange, t: float) -> bool:
     return not 0 < ended <= t
 
 
+def _pause_after(session: Session, i: int) -> float:
+    """The scripted pause (ms) between key ``i`` and the next one."""
+    steps = session.steps
+    return steps[i + 1].pause_ms if i + 1 < len(steps) else session.tail_ms
+
+
 def compute_figures(
     session: Session,
     probe: dict[str, Any],
@@ -557,6 +563,9 @@ def compute_figures(
 
     insert_keys = [i for i in range(n) if (after_mode[i] or "").startswith("i")]
     visible = [i for i in insert_keys if after_vis[i]]
+    # Keys the user pauses after (longer than any gap between typed characters):
+    # a server slower than that gap can show a reply there and nowhere else.
+    paused = {i for i in insert_keys if _pause_after(session, i) > TYPE_MS[1]}
 
     handled = [
         (h - k) / 1e6
@@ -625,6 +634,9 @@ def compute_figures(
         "tokens_sent": sent,
         "kv_reuse_pct": 100 * cached_n / sent if sent else None,
         "visible_pct": 100 * len(visible) / len(insert_keys) if insert_keys else None,
+        "paused_keys": len(paused),
+        "visible_at_pauses": sum(1 for i in visible if i in paused),
+        "visible_while_typing": sum(1 for i in visible if i not in paused),
         "typed_keys_shown": len(latencies),
         "handled_p50": percentile(handled, 50),
         "latency_p50": percentile(latencies, 50),
@@ -724,6 +736,9 @@ ROWS: list[tuple[str, str, str]] = [
     ("kv_reuse_pct", "server KV cache hit ratio %", "{:.1f}"),
     ("server_cpu_ms", "llama-server CPU ms over the session", "{:.0f}"),
     ("visible_pct", "suggestion visible after % of insert keys", "{:.1f}"),
+    ("paused_keys", f"  insert keys the user pauses after (> {TYPE_MS[1]:.0f} ms)", "{:.0f}"),
+    ("visible_at_pauses", "  visible after one of those", "{:.0f}"),
+    ("visible_while_typing", "  visible after a key typed on at once", "{:.0f}"),
     ("handled_p50", "key → key handled p50 ms (floor of the latencies)", "{:.2f}"),
     ("typed_keys_shown", "typed keys followed by ghost text (latency samples)", "{:.0f}"),
     ("latency_p50", "key → ghost text p50 ms (typed keys)", "{:.1f}"),
