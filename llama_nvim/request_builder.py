@@ -101,7 +101,6 @@ class RequestBuilder:
         self._measured_local = 0
         # The ring's cap from what cached tokens cost (the pacer's, which measures it).
         self.context_cost = ContextCost()
-        self._cap_in_use: int | None = None  # see ring_cap
 
     def tokenizer_loaded(self) -> None:
         """The exact tokenizer replaced the estimate: count lines afresh."""
@@ -119,25 +118,7 @@ class RequestBuilder:
             return 1.0
         return max(0.25, self._measured_server / self._measured_local)
 
-    def ring_cap(self, *, priming: bool = False) -> int | None:
-        """The most server tokens the ring may hold in this body (None: no cap).
-
-        A cap the plugin raises by itself (context_cost.py) puts chunks back in
-        front of the local context, so the request that first sends them
-        recomputes everything after them: seconds on a slow server, and no
-        suggestion meanwhile. Requests keep the lower cap until a priming,
-        while the user is idle, computes the new one. A lower cap applies at
-        once (it drops the oldest chunks, which the server's cache shifts
-        past), and so does the user's own setting.
-        """
-        decided, in_use = self.context_cost.cap(self.config), self._cap_in_use
-        lowers = decided is not None and (in_use is None or decided < in_use)
-        at_once = self.config.ring_budget_cap >= 0 or not self.shaping.primes_when_idle
-        if priming or lowers or at_once:
-            self._cap_in_use = decided
-        return self._cap_in_use
-
-    def extra_budget(self, *, priming: bool = False) -> tuple[int, int]:
+    def extra_budget(self) -> tuple[int, int]:
         """(tokens of the server's context left for extra context, the ring's share)."""
         config = self.config
         n_ctx_budget = self.n_ctx - config.n_batch - 2 * config.n_predict
@@ -146,18 +127,13 @@ class RequestBuilder:
             # suffix or not: the ring's share must not change with the cursor.
             n_ctx_budget -= self._layout.far_budget
         ring_budget = int(n_ctx_budget * BUDGET_SLACK / self.token_scale) - BUDGET_FRAMING
-        cap = self.ring_cap(priming=priming)
+        cap = self.context_cost.cap(config)
         if cap is not None:
             ring_budget = min(ring_budget, int(cap / self.token_scale))
         return n_ctx_budget, ring_budget
 
     def extra(
-        self,
-        project: str,
-        context: LocalContext | None,
-        far_suffix: ExtraChunk | None = None,
-        *,
-        priming: bool = False,
+        self, project: str, context: LocalContext | None, far_suffix: ExtraChunk | None = None
     ) -> list[ExtraChunk]:
         """The ring's chunks for this request, then the far suffix, within the budget."""
         far = [far_suffix] if far_suffix is not None else []
@@ -165,7 +141,7 @@ class RequestBuilder:
             # No ring chunks until /props tells the budget; the far suffix is
             # part of the local context and never left out for that.
             return far
-        n_ctx_budget, budget = self.extra_budget(priming=priming)
+        n_ctx_budget, budget = self.extra_budget()
         if budget <= 0:
             return far if n_ctx_budget > 0 else []
         local = line_set(context.text) if context is not None else None
@@ -173,14 +149,14 @@ class RequestBuilder:
         return [chunk.to_extra() for chunk in chunks] + far
 
     def laid_out(
-        self, project: str, snapshot: Snapshot, context: LocalContext, *, priming: bool = False
+        self, project: str, snapshot: Snapshot, context: LocalContext
     ) -> tuple[LocalContext, list[ExtraChunk]]:
         """What a request from ``snapshot`` sends: its local part and its extra context."""
         filename = relative_name(snapshot.filename, project)
         local, far = self.shaping.local_part(
             self._layout, snapshot, context, filename, self.token_scale
         )
-        return local, self.extra(project, context, far, priming=priming)
+        return local, self.extra(project, context, far)
 
     def body(
         self,
@@ -224,9 +200,9 @@ class RequestBuilder:
         """
         local: LocalContext | None = None
         if last is not None and last.project == project:
-            local, extra = self.laid_out(project, last.snapshot, last.context, priming=True)
+            local, extra = self.laid_out(project, last.snapshot, last.context)
         else:
-            extra = self.extra(project, None, priming=True)
+            extra = self.extra(project, None)
         if not extra:
             return None
         return build_priming_body(

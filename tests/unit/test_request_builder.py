@@ -12,7 +12,6 @@ from typing import Any
 import pytest
 
 from llama_nvim.context import build_local_context
-from llama_nvim.context_cost import Decision
 from llama_nvim.engine import Engine
 from llama_nvim.request_builder import BUDGET_FRAMING, BUDGET_SLACK
 from tests.bench.naive import NaiveShaping
@@ -95,24 +94,6 @@ def test_the_rings_cap_limits_the_chunks_sent_and_primed() -> None:
     assert body is not None
     assert len(body["input_extra"]) == 3
     assert body["input_extra"][-1]["filename"] == "c7.py"
-
-
-def test_a_cap_the_plugin_raises_reaches_requests_through_a_priming() -> None:
-    # A raised cap puts chunks back in front of the local context: the request
-    # that first sent them would recompute it all while the user waits.
-    engine, each = budget_engine(16, 8)
-    engine.n_ctx = 100_000
-    assert sent_chunks(engine) == 8
-    cost = engine.builder.context_cost
-    cost.decision = Decision(3 * each, "cached tokens cost time")
-    assert sent_chunks(engine) == 3, "a lower cap at once"
-    for decided, before, after in ((5 * each, 3, 5), (None, 5, 8)):
-        cost.decision = Decision(decided, "cached tokens are cheap")
-        assert sent_chunks(engine) == before, "requests keep the lower cap"
-        body = engine.builder.priming_body(engine.projects.current, None)
-        assert body is not None
-        assert len(body["input_extra"]) == after
-        assert sent_chunks(engine) == after, "and take the primed one"
 
 
 def test_the_far_suffix_is_sent_before_the_budget_is_known() -> None:
