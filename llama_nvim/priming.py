@@ -160,12 +160,11 @@ class Priming(Stage):
             return
         await self._scheduler.quiet()
         self._counters.primes += 1
-        started = self._clock()
+        started, failed = self._clock(), False
         try:
-            answered = await self._sender.send(body, quiet=True) is not None
-        except asyncio.CancelledError:
-            # Cut short (the user's request would not wait longer): it takes at least this.
-            self._priming_s.append(self._clock() - started)
-            raise
-        if answered:
-            self._priming_s.append(self._clock() - started)
+            failed = await self._sender.send(body, quiet=True) is None
+        finally:
+            # A priming cut short (the user's request would not wait longer)
+            # takes at least this long; a failed one tells nothing.
+            if not failed:
+                self._priming_s.append(self._clock() - started)

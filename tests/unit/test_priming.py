@@ -244,26 +244,33 @@ def test_in_another_file_priming_leaves_out_where_the_user_last_typed(
     assert prime["prompt"] == prime["input_prefix"] == prime["input_suffix"] == ""
 
 
+def slow_priming_engine(project: Path, seconds: float) -> tuple[Engine, FakeServer, Clock]:
+    """An engine in ``project``'s main.py, a chunk queued, a server taking ``seconds`` to prime."""
+    server = FakeServer()
+    clock = Clock()
+    engine, _ = make_engine(server, clock=clock)
+    engine.n_ctx = 8192
+    send(engine, "enter", {"filename": in_project(project, "main.py"), "cwd": "/"})
+    send(engine, "chunk", chunk_event(in_project(project, "one.py"), "a1"))
+
+    def slow(body: dict[str, object]) -> httpx.Response:
+        if body["n_predict"] == 0:
+            clock.now += seconds
+        return ok(reply_to(str(body["prompt"])))
+
+    server.answer = slow
+    return engine, server, clock
+
+
 def test_out_of_insert_mode_the_user_is_idle_once_a_priming_would_be_done(
     projects: tuple[Path, Path],
 ) -> None:
     a, _ = projects
 
     async def main() -> list[bool]:
-        server = FakeServer()
-        clock = Clock()
-        engine, _ = make_engine(server, clock=clock)
-        engine.n_ctx = 8192
+        engine, _, clock = slow_priming_engine(a, 2.0)
         priming = engine.priming
-        seen = [priming.idle()]  # nothing typed yet
-        send(engine, "enter", {"filename": in_project(a, "main.py"), "cwd": "/"})
-        send(engine, "chunk", chunk_event(in_project(a, "one.py"), "a1"))
-
-        def slow(body: dict[str, object]) -> httpx.Response:
-            clock.now += 2.0  # this server takes two seconds to prime
-            return ok("")
-
-        server.answer = slow
+        seen = [priming.idle()]  # nothing typed yet, no priming timed
         await priming.admit_and_prime()
         clock.now = 10.0
         send(engine, "keystroke", event("x = ", filename=in_project(a, "main.py")))
@@ -286,19 +293,8 @@ def test_a_slow_priming_needs_a_pause_in_insert_mode_as_long_as_itself(
     a, _ = projects
 
     async def main() -> list[bool]:
-        server = FakeServer()
-        clock = Clock()
-        engine, _ = make_engine(server, clock=clock)
-        engine.n_ctx = 8192
+        engine, _, clock = slow_priming_engine(a, IDLE_AFTER_S + 2.0)
         priming = engine.priming
-        send(engine, "enter", {"filename": in_project(a, "main.py"), "cwd": "/"})
-        send(engine, "chunk", chunk_event(in_project(a, "one.py"), "a1"))
-
-        def slow(body: dict[str, object]) -> httpx.Response:
-            clock.now += IDLE_AFTER_S + 2.0
-            return ok("")
-
-        server.answer = slow
         await priming.admit_and_prime()
         clock.now = 100.0
         send(engine, "keystroke", event("x = ", filename=in_project(a, "main.py")))
@@ -306,7 +302,6 @@ def test_a_slow_priming_needs_a_pause_in_insert_mode_as_long_as_itself(
         for pause in (IDLE_AFTER_S + 0.1, IDLE_AFTER_S + 1.9, IDLE_AFTER_S + 2.0):
             clock.now = 100.0 + pause
             seen.append(priming.idle())
-        server.answer = lambda body: ok(reply_to(body["prompt"]))
         await finish(engine)
         return seen
 
