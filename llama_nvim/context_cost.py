@@ -17,7 +17,13 @@ hold what adds at most half a key gap to a request, or half of what the
 request costs without it if that is more (never below the floor).
 
 The cap changes rarely and in whole steps, with a margin before it rises, as
-each change makes the server recompute the extra context.
+each change makes the server recompute the extra context. A lower cap applies
+at once: it drops the oldest chunks, which the server's cache shifts past. A
+higher one puts chunks back in front of everything the cache holds, so the
+request that first sends them recomputes the whole prompt: seconds on a CPU-only
+server, cut by the client's timeout, with no suggestion meanwhile. So requests
+keep the lower cap until a priming computes the higher one while the user is
+idle (priming.py).
 """
 
 from __future__ import annotations
@@ -74,7 +80,8 @@ class ContextCost:
         self._probed = False
         self._probing = False  # the cap is the probe's: the first fit sets it outright
         self.decision = Decision(None, "not measured yet")
-        self.changes = 0  # of the cap: each one changes the extra context sent
+        self._applied: int | None = None  # the cap requests use (a rise waits, see above)
+        self.changes = 0  # of the cap in use: each one changes the extra context sent
 
     def observe(self, timings: Timings) -> None:
         """One keystroke request's timings."""
@@ -91,15 +98,30 @@ class ContextCost:
         self._request_ms.append(ms)
         self._since_change += 1
 
-    def cap(self, config: Config) -> int | None:
-        """The most server tokens the ring may hold now (None: no cap)."""
+    def cap(self, config: Config, *, rise: bool = True) -> int | None:
+        """The most server tokens the ring may hold in the next body (None: no cap).
+
+        ``rise``: a decided higher cap applies to this body; without it the
+        body keeps the cap in use (a lower one applies at once all the same).
+        """
         if config.ring_budget_cap > 0:
             return config.ring_budget_cap
         if config.ring_budget_cap == 0 or not config.latency_target_ms:
             return None
         if self._since_change >= SETTLE:
             self._decide()
-        return self.decision.cap
+        decided = self.decision.cap
+        if (rise or not _rises(self._applied, decided)) and decided != self._applied:
+            self._applied = decided
+            self.changes += 1
+        return self._applied
+
+    def rise_pending(self, config: Config) -> bool:
+        """True if a higher cap is decided but not in use yet."""
+        if config.ring_budget_cap >= 0 or not config.latency_target_ms:
+            return False
+        self.cap(config, rise=False)
+        return _rises(self._applied, self.decision.cap)
 
     def _decide(self) -> None:
         """Re-decide from the measurements (called once enough replies came at the cap)."""
@@ -129,7 +151,6 @@ class ContextCost:
     def _set(self, decision: Decision) -> None:
         if decision.cap != self.decision.cap:
             self._since_change = 0
-            self.changes += 1
         self.decision = decision
 
     def _longest(self) -> int:
@@ -163,5 +184,16 @@ class ContextCost:
             return "whole budget (auto off)"
         decision = self.decision
         cost = f", {decision.us_per_kv:.2f} µs per cached token" if decision.us_per_kv else ""
-        size = "whole budget" if decision.cap is None else f"at most {decision.cap} tokens"
-        return f"{size} (auto: {decision.why}{cost})"
+        text = f"{_size(decision.cap)} (auto: {decision.why}{cost})"
+        if self.rise_pending(config):
+            text = f"{_size(self._applied)} until idle, then {text}"
+        return text
+
+
+def _rises(applied: int | None, decided: int | None) -> bool:
+    """True if ``decided`` lets the ring hold more than ``applied``."""
+    return applied is not None and (decided is None or decided > applied)
+
+
+def _size(cap: int | None) -> str:
+    return "whole budget" if cap is None else f"at most {cap} tokens"

@@ -207,7 +207,8 @@ class Pacer:
             "pace_debounce_ms": pacing.debounce_ms,
             "pace_n_predict": pacing.n_predict,
             "pace_t_max_predict_ms": pacing.t_max_predict_ms,
-            "pace_ring_cap": self.context.cap(config) or 0,
+            "pace_ring_cap": self.context.cap(config, rise=False) or 0,
+            "pace_ring_rise_pending": int(self.context.rise_pending(config)),
             "pace_us_per_cached_token": round(self.context.decision.us_per_kv * 1000),
         }
 

@@ -14,6 +14,11 @@ a priming; on a slow server one priming takes seconds. So the user must also
 have been idle for as long as a priming takes (the median of the last ones):
 a pause already that long is likely to last as long again, while the brief
 trips out of insert mode (a save, an undo) start none.
+
+A higher cap for the ring (context_cost.py) reaches requests through a
+priming too, and that one recomputes the whole extra context: it waits until
+the user has been idle for as long as that takes, at the server's measured
+speed for prompts that long.
 """
 
 from __future__ import annotations
@@ -35,6 +40,8 @@ from .tokens import TokenCounter
 IDLE_AFTER_S = 3.0
 # Primings timed for the expected time of the next one.
 TIMED_PRIMINGS = 8
+# A priming computing fewer prompt tokens tells little about the speed per token.
+MIN_MEASURED_PROMPT = 64
 
 
 class Priming(Stage):
@@ -61,6 +68,7 @@ class Priming(Stage):
         self._last_keystroke = float("-inf")
         self._left_insert_at = float("-inf")
         self._priming_s: deque[float] = deque(maxlen=TIMED_PRIMINGS)
+        self._prompt_ms_per_token: deque[float] = deque(maxlen=TIMED_PRIMINGS)
         self._tokenizer_tried = False
         # The ring's cap changes the extra context (context_cost.py): prime it afresh.
         self._primed_cap_changes = 0
@@ -82,10 +90,32 @@ class Priming(Stage):
 
     def idle(self) -> bool:
         """True if the user has not typed for a while, and for longer than a priming takes."""
+        idle_s = self._idle_s()
+        return idle_s is not None and idle_s >= self.expected_s
+
+    def _idle_s(self) -> float | None:
+        """How long the user has been idle (None: typing)."""
         now = self._clock()
         if self._in_insert:
-            return now - self._last_keystroke >= max(IDLE_AFTER_S, self.expected_s)
-        return now - max(self._left_insert_at, self._last_keystroke) >= self.expected_s
+            quiet = now - self._last_keystroke
+            return quiet if quiet >= IDLE_AFTER_S else None
+        return now - max(self._left_insert_at, self._last_keystroke)
+
+    def rise_due(self) -> bool:
+        """True if a pending higher ring cap may be primed now: idle as long as it takes."""
+        tokens = self._builder.rise_tokens(self._projects.current)
+        ms_per_token = self._bulk_ms_per_token()
+        idle_s = self._idle_s()
+        if not tokens or ms_per_token is None or idle_s is None:
+            return False
+        return idle_s >= max(self.expected_s, tokens * ms_per_token / 1000)
+
+    def _bulk_ms_per_token(self) -> float | None:
+        """The server's ms per prompt token, from primings (else from keystroke requests)."""
+        if self._prompt_ms_per_token:
+            return statistics.median(self._prompt_ms_per_token)
+        estimates = self._sender.pacer.estimates
+        return estimates.prompt_ms_per_token if estimates is not None else None
 
     def offered(self, spawn: Callable[[Chunk], None]) -> None:
         """A chunk was queued; without idle-time priming it enters the ring at once."""
@@ -107,7 +137,8 @@ class Priming(Stage):
             if not self.idle() or busy():
                 continue
             if not self._ring.queued:
-                if self._cap_changed() and self._enabled() and self._sender.may_request():
+                wanted = self._cap_changed() or self.rise_due()
+                if wanted and self._enabled() and self._sender.may_request():
                     self._scheduler.run(self.prime(), background=True)
                 continue
             if not self._tokens.exact and not self._tokenizer_tried:
@@ -141,10 +172,8 @@ class Priming(Stage):
             self._builder.measured(server_tokens, chunk.tokens)
 
     def _cap_changed(self) -> bool:
-        """True once after each change of the ring's cap."""
-        changes = self._builder.context_cost.changes
-        changed, self._primed_cap_changes = changes != self._primed_cap_changes, changes
-        return changed
+        """True if the ring's cap in use changed since the last priming."""
+        return self._builder.context_cost.changes != self._primed_cap_changes
 
     async def prime(self) -> None:
         """Have the server compute the extra context now, while nobody waits.
@@ -154,15 +183,23 @@ class Priming(Stage):
         """
         projects = self._projects
         body = self._builder.priming_body(
-            projects.current, projects.last_place, with_local=projects.typed_here()
+            projects.current,
+            projects.last_place,
+            with_local=projects.typed_here(),
+            rise=self.rise_due(),
         )
+        self._primed_cap_changes = self._builder.context_cost.changes
         if body is None:
             return
         await self._scheduler.quiet()
         self._counters.primes += 1
         started, failed = self._clock(), False
         try:
-            failed = await self._sender.send(body, quiet=True) is None
+            completion = await self._sender.send(body, quiet=True)
+            failed = completion is None
+            if completion is not None and completion.timings.prompt_n >= MIN_MEASURED_PROMPT:
+                timings = completion.timings
+                self._prompt_ms_per_token.append(timings.prompt_ms / timings.prompt_n)
         finally:
             # A priming cut short (the user's request would not wait longer)
             # takes at least this long; a failed one tells nothing.

@@ -118,8 +118,17 @@ class RequestBuilder:
             return 1.0
         return max(0.25, self._measured_server / self._measured_local)
 
-    def extra_budget(self) -> tuple[int, int]:
-        """(tokens of the server's context left for extra context, the ring's share)."""
+    def extra_budget(self, *, rise: bool = False) -> tuple[int, int]:
+        """(tokens of the server's context left for extra context, the ring's share).
+
+        ``rise``: with a higher cap the ring's budget probe decided (context_cost.py).
+        Only priming, while the user is idle, raises it: where nothing primes,
+        every request does.
+        """
+        rise = rise or not self.shaping.primes_when_idle
+        return self._budgets(self.context_cost.cap(self.config, rise=rise))
+
+    def _budgets(self, cap: int | None) -> tuple[int, int]:
         config = self.config
         n_ctx_budget = self.n_ctx - config.n_batch - 2 * config.n_predict
         if self.shaping.reserves_far_suffix(config):
@@ -127,13 +136,27 @@ class RequestBuilder:
             # suffix or not: the ring's share must not change with the cursor.
             n_ctx_budget -= self._layout.far_budget
         ring_budget = int(n_ctx_budget * BUDGET_SLACK / self.token_scale) - BUDGET_FRAMING
-        cap = self.context_cost.cap(config)
         if cap is not None:
             ring_budget = min(ring_budget, int(cap / self.token_scale))
         return n_ctx_budget, ring_budget
 
+    def rise_tokens(self, project: str) -> int:
+        """Server tokens of ``project``'s ring chunks under a pending higher cap (0: none).
+
+        A priming that raises the cap recomputes at least these.
+        """
+        if not self.n_ctx or not self.context_cost.rise_pending(self.config):
+            return 0
+        _, budget = self._budgets(self.context_cost.decision.cap)
+        return round(self._ring.tokens_within(project, budget) * self.token_scale)
+
     def extra(
-        self, project: str, context: LocalContext | None, far_suffix: ExtraChunk | None = None
+        self,
+        project: str,
+        context: LocalContext | None,
+        far_suffix: ExtraChunk | None = None,
+        *,
+        rise: bool = False,
     ) -> list[ExtraChunk]:
         """The ring's chunks for this request, then the far suffix, within the budget."""
         far = [far_suffix] if far_suffix is not None else []
@@ -141,7 +164,7 @@ class RequestBuilder:
             # No ring chunks until /props tells the budget; the far suffix is
             # part of the local context and never left out for that.
             return far
-        n_ctx_budget, budget = self.extra_budget()
+        n_ctx_budget, budget = self.extra_budget(rise=rise)
         if budget <= 0:
             return far if n_ctx_budget > 0 else []
         local = line_set(context.text) if context is not None else None
@@ -149,14 +172,14 @@ class RequestBuilder:
         return [chunk.to_extra() for chunk in chunks] + far
 
     def laid_out(
-        self, project: str, snapshot: Snapshot, context: LocalContext
+        self, project: str, snapshot: Snapshot, context: LocalContext, *, rise: bool = False
     ) -> tuple[LocalContext, list[ExtraChunk]]:
         """What a request from ``snapshot`` sends: its local part and its extra context."""
         filename = relative_name(snapshot.filename, project)
         local, far = self.shaping.local_part(
             self._layout, snapshot, context, filename, self.token_scale
         )
-        return local, self.extra(project, context, far)
+        return local, self.extra(project, context, far, rise=rise)
 
     def body(
         self,
@@ -188,7 +211,7 @@ class RequestBuilder:
         return self.wire.annotate(body, path, os.path.basename(project.rstrip("/")))
 
     def priming_body(
-        self, project: str, last: Place | None, *, with_local: bool = False
+        self, project: str, last: Place | None, *, with_local: bool = False, rise: bool = False
     ) -> dict[str, Any] | None:
         """A body that has the server compute ``project``'s extra context now, or None.
 
@@ -197,12 +220,13 @@ class RequestBuilder:
         put in would cost the next request everything after them.
         ``with_local``: the local context from there too, so that a request
         back there recomputes only the line it changed, not the lines above.
+        ``rise``: a pending higher cap applies from this body on.
         """
         local: LocalContext | None = None
         if last is not None and last.project == project:
-            local, extra = self.laid_out(project, last.snapshot, last.context)
+            local, extra = self.laid_out(project, last.snapshot, last.context, rise=rise)
         else:
-            extra = self.extra(project, None)
+            extra = self.extra(project, None, rise=rise)
         if not extra:
             return None
         return build_priming_body(

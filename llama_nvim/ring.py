@@ -186,17 +186,25 @@ class Ring:
         costs the server nothing (``--cache-reuse`` skips it), but one that came
         back at the front would shift everything after it.
         """
+        chunks = self._within(project, budget_tokens)
+        if local_lines is not None:
+            chunks = [c for c in chunks if covered_by(c.lines, local_lines) <= self.local_overlap]
+        self.last_extra_tokens = sum(c.tokens for c in chunks)
+        return chunks
+
+    def tokens_within(self, project: str, budget_tokens: int) -> int:
+        """The tokens of the chunks ``extra_for`` would send within ``budget_tokens`` at most."""
+        return sum(c.tokens for c in self._within(project, budget_tokens))
+
+    def _within(self, project: str, budget_tokens: int) -> list[Chunk]:
+        """``project``'s chunks, oldest first, the oldest dropped until within the budget."""
         chunks = [c for c in self._ring if c.project == project]
         total = sum(c.tokens for c in chunks)
         start = 0
         while total > budget_tokens and start < len(chunks):
             total -= chunks[start].tokens
             start += 1
-        chunks = chunks[start:]
-        if local_lines is not None:
-            chunks = [c for c in chunks if covered_by(c.lines, local_lines) <= self.local_overlap]
-        self.last_extra_tokens = sum(c.tokens for c in chunks)
-        return chunks
+        return chunks[start:]
 
     def state(self, project: str | None = None) -> RingState:
         """Fill, queue and evictions (fill counted for ``project`` if given)."""

@@ -52,6 +52,31 @@ def dear_cache(request: Received) -> Reply:
     return Reply.of_json({"content": "pass", "timings": timings, "tokens_cached": kv})
 
 
+# What a priming of the cheap server computes per prompt token (ms).
+PRIMING_MS_PER_TOKEN = 0.5
+
+
+def slow_cheap_cache(request: Received) -> Reply:
+    """A server slower than a key gap whose cost does not grow with the cache (CPU, ``-fa off``)."""
+    if request.path == "/tokenize":
+        content = request.json()["content"]
+        return Reply.of_json({"tokens": list(range(len(content) // 4))})
+    body = request.json()
+    kv = kv_length(body)
+    if body["n_predict"]:
+        prompt_n, prompt_ms, predicted_n = 40, 40 * 5.0, 20
+    else:
+        prompt_n, prompt_ms, predicted_n = kv, kv * PRIMING_MS_PER_TOKEN, 0
+    timings = {
+        "prompt_n": prompt_n,
+        "prompt_ms": prompt_ms,
+        "predicted_n": predicted_n,
+        "predicted_ms": predicted_n * 5.0,
+        "cache_n": kv - prompt_n,
+    }
+    return Reply.of_json({"content": "pass", "timings": timings, "tokens_cached": kv})
+
+
 @pytest.fixture
 def dear_server() -> Iterator[FakeServer]:
     server = FakeServer(dear_cache, n_ctx=16384)
@@ -133,3 +158,36 @@ def test_the_fast_model_with_fa_off_keeps_the_whole_budget(
     assert "ring:      whole budget (auto:" in status(editor, "ring:      whole budget"), stats
     # Far more than the floor's 1024 tokens (~250 tokens a chunk): all that fits.
     assert stats["last_extra_chunks"] >= 8, stats
+
+
+def test_the_budget_a_probe_gives_back_comes_with_a_priming_once_the_user_is_idle(
+    make_editor: Callable[..., Editor], tmp_path: Path
+) -> None:
+    server = FakeServer(slow_cheap_cache, n_ctx=16384)
+    try:
+        editor = make_editor({"endpoint": server.infill_url, **RING})
+        assert fill_ring(editor, tmp_path) >= 8
+        stats = type_until(editor, lambda s: s["pace_ring_rise_pending"] == 1)
+        # Probed at the floor, found cheap: the whole budget is decided, but the
+        # requests made while typing on keep the floor's extra context.
+        assert stats["pace_ring_cap"] == 1024, stats
+        assert "at most 1024 tokens until idle, then whole budget" in status(editor, "until idle")
+        editor.type("o    w = 1")
+        caught_up(editor)
+        assert suggestion_extra(server.infill_bodies())[-1] <= 1024 * 4
+        primed = len([b for b in server.infill_bodies() if not b["n_predict"]])
+        editor.type("<Esc>")
+        # Idle (normal mode) for as long as computing the whole ring takes at
+        # the primings' speed: then one priming sends it.
+        stats = editor.wait_stats(
+            lambda s: s["pace_ring_rise_pending"] == 0, "the rise's priming", timeout=30
+        )
+        primings = [b for b in server.infill_bodies() if not b["n_predict"]][primed:]
+        assert primings, stats
+        whole = sum(len(c["text"]) for c in primings[-1]["input_extra"])
+        assert whole > 1024 * 4 * 2, whole
+        editor.type("o    z = 2")
+        caught_up(editor)
+        assert suggestion_extra(server.infill_bodies())[-1] >= whole - 1024 * 4
+    finally:
+        server.close()

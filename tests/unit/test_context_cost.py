@@ -29,11 +29,22 @@ def flash_attention(kv: int) -> float:
     return 0.05 + kv * 0.001
 
 
-def run(cost: ContextCost, config: Config, full_kv: int, rate: object, replies: int) -> None:
-    """``replies`` keystroke requests; the cache holds the local part plus the capped ring."""
+def run(
+    cost: ContextCost,
+    config: Config,
+    full_kv: int,
+    rate: object,
+    replies: int,
+    *,
+    rise: bool = True,
+) -> None:
+    """``replies`` keystroke requests; the cache holds the local part plus the capped ring.
+
+    ``rise``: each request applies a higher cap at once, as if a priming came between.
+    """
     local = 1000
     for _ in range(replies):
-        cap = cost.cap(config)
+        cap = cost.cap(config, rise=rise)
         ring = full_kv - local if cap is None else min(cap, full_kv - local)
         kv = local + ring
         cost.observe(reply(kv, rate(kv)))  # type: ignore[operator]
@@ -70,6 +81,27 @@ def test_a_slow_server_whose_cost_does_not_grow_with_the_cache_gets_its_budget_b
     assert "cached tokens are cheap" in cost.describe(config)
     run(cost, config, 7000, lambda kv: 5.0, 4 * SETTLE)
     assert cost.cap(config) is None  # probed once only
+
+
+def test_a_higher_cap_waits_for_a_priming_and_a_lower_one_applies_at_once() -> None:
+    cost, config = ContextCost(), Config()
+    run(cost, config, 7000, lambda kv: 5.0, SETTLE, rise=False)
+    assert cost.cap(config, rise=False) == FLOOR  # the probe lowers it for requests too
+    assert not cost.rise_pending(config)
+    changes = cost.changes
+    run(cost, config, 7000, lambda kv: 5.0, 3 * SETTLE, rise=False)
+    assert cost.decision.cap is None  # decided: cached tokens are cheap
+    assert cost.rise_pending(config)
+    assert cost.cap(config, rise=False) == FLOOR
+    assert cost.changes == changes
+    assert cost.describe(config) == (
+        "at most 1024 tokens until idle, then whole budget (auto: cached tokens are cheap)"
+    )
+    assert cost.cap(config) is None  # the priming's body
+    assert cost.changes == changes + 1
+    assert not cost.rise_pending(config)
+    assert cost.cap(config, rise=False) is None
+    assert cost.describe(config) == "whole budget (auto: cached tokens are cheap)"
 
 
 def test_a_moderate_cost_leaves_room_in_whole_steps() -> None:

@@ -266,6 +266,7 @@ def test_figures_give_the_estimates_and_the_pacing_as_integers() -> None:
         "pace_n_predict": pacing.n_predict,
         "pace_t_max_predict_ms": pacing.t_max_predict_ms,
         "pace_ring_cap": 0,
+        "pace_ring_rise_pending": 0,
         "pace_us_per_cached_token": 0,
     }
 

@@ -430,6 +430,63 @@ def test_a_change_of_the_rings_cap_is_primed_while_the_user_is_idle(
     assert names(server.primes()[-1]) == now
 
 
+def test_a_higher_cap_is_primed_once_the_user_is_idle_as_long_as_computing_it_takes(
+    projects: tuple[Path, Path],
+) -> None:
+    a, _ = projects
+    tags = ["".join(f"w{j}q{i}_" for j in range(8)) for i in range(8)]
+
+    async def main() -> tuple[list[bool], list[int], float]:
+        server, clock = FakeServer(), Clock()
+        engine, _ = make_engine(server, clock=clock)
+        engine.n_ctx = 8192
+        send(engine, "enter", {"filename": in_project(a, "main.py"), "cwd": "/"})
+        ms_per_token = 2.0
+
+        def priming_at_2_ms_per_token(body: dict[str, object]) -> httpx.Response:
+            if body["n_predict"] == 0:
+                clock.now += 1.0
+                fields = {"timings/prompt_n": 500, "timings/prompt_ms": 500 * ms_per_token}
+                return ok("", **fields)
+            return ok(reply_to(str(body["prompt"])))
+
+        server.answer = priming_at_2_ms_per_token
+        for tag in tags:
+            send(engine, "chunk", chunk_event(in_project(a, f"{tag}.py"), tag))
+            await engine.priming.admit_and_prime()
+        builder, priming = engine.builder, engine.priming
+        whole = len(builder.extra(engine.projects.current, None))
+        # A slow server: probed at the floor; as slow there, so the whole budget
+        # is decided, and waits for a priming.
+        slow = Timings(prompt_n=70, prompt_ms=350.0, predicted_n=30, predicted_ms=150.0)
+        for cache_n in (7000, FLOOR + 500):
+            for _ in range(SETTLE):
+                timings = dataclasses.replace(slow, cache_n=cache_n)
+                engine.sender.pacer.observe(timings, 600, asked=9)
+            builder.extra(engine.projects.current, None)
+        tokens = builder.rise_tokens(engine.projects.current)
+        needed_s = tokens * ms_per_token / 1000
+        clock.now = 100.0
+        send(engine, "keystroke", event("x = ", filename=in_project(a, "main.py")))
+        send(engine, "leave")
+        seen = []
+        for idle_s in (priming.expected_s, needed_s - 0.01, needed_s):
+            clock.now = 100.0 + idle_s
+            seen += [priming.idle(), priming.rise_due()]
+        sent = [len(builder.extra(engine.projects.current, None))]
+        await priming.prime()
+        sent += [len(names(server.primes()[-1])), len(builder.extra(engine.projects.current, None))]
+        await finish(engine)
+        return seen, [whole, *sent], needed_s
+
+    seen, sent, needed_s = asyncio.run(main())
+    assert seen == [True, False, True, False, True, True]
+    whole, floor, primed, after = sent
+    assert floor < whole  # requests kept the floor until the priming
+    assert primed == after == whole
+    assert needed_s > 3.0  # longer than a priming of the floor's chunks (1 s)
+
+
 # -- gathering and privacy -------------------------------------------------------------------------
 
 

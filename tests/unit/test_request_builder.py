@@ -6,14 +6,17 @@ The fixtures (fake server, editor, clock) are tests/unit/engine_fixture.py's.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from llama_nvim.context import build_local_context
+from llama_nvim.context_cost import FLOOR, SETTLE
 from llama_nvim.engine import Engine
-from llama_nvim.request_builder import BUDGET_FRAMING, BUDGET_SLACK
+from llama_nvim.protocol import Timings
+from llama_nvim.request_builder import BUDGET_FRAMING, BUDGET_SLACK, PlainShaping, RequestShaping
 from tests.bench.naive import NaiveShaping
 from tests.unit.engine_fixture import (
     FakeServer,
@@ -94,6 +97,60 @@ def test_the_rings_cap_limits_the_chunks_sent_and_primed() -> None:
     assert body is not None
     assert len(body["input_extra"]) == 3
     assert body["input_extra"][-1]["filename"] == "c7.py"
+
+
+def big_chunks_engine(shaping: RequestShaping | None = None) -> tuple[Engine, int]:
+    """An engine whose ring holds 8 chunks of ~300 tokens; and how many fit the cap's floor."""
+    engine, _ = make_engine(FakeServer(), make_config(n_batch=16, n_predict=8))
+    engine.projects.current = "/nowhere"
+    words = [(i, "".join(f"_w{j}q{i}" for j in range(8))) for i in range(8)]
+    admit_all(engine, [(f"/nowhere/c{i}.py", f"c{i}{tail}") for i, tail in words])
+    if shaping is not None:
+        engine.builder.shaping = shaping
+    engine.n_ctx = 100_000
+    at_floor = len(engine.ring.extra_for("/nowhere", int(FLOOR / engine.builder.token_scale)))
+    assert 0 < at_floor < 8
+    return engine, at_floor
+
+
+def slow_replies(engine: Engine, cache_n: int) -> None:
+    """SETTLE keystroke replies of 500 ms from a cache of ``cache_n`` tokens."""
+    slow = Timings(prompt_n=70, prompt_ms=350.0, predicted_n=30, predicted_ms=150.0)
+    for _ in range(SETTLE):
+        engine.builder.context_cost.observe(dataclasses.replace(slow, cache_n=cache_n))
+
+
+def test_a_higher_cap_reaches_requests_only_through_a_priming() -> None:
+    engine, at_floor = big_chunks_engine()
+    builder, project = engine.builder, engine.projects.current
+    assert sent_chunks(engine) == 8
+    # A slow server: the ring's budget is probed at the floor, at once.
+    slow_replies(engine, 7000)
+    assert sent_chunks(engine) == at_floor
+    assert builder.rise_tokens(project) == 0
+    # As slow at the floor: cached tokens are cheap, the whole budget is decided...
+    slow_replies(engine, FLOOR + 500)
+    assert sent_chunks(engine) == at_floor  # ...but requests keep the floor
+    assert builder.context_cost.decision.cap is None
+    whole = round(sum(c.tokens for c in held(engine.ring)) * builder.token_scale)
+    assert builder.rise_tokens(project) == whole
+    body = builder.priming_body(project, None)
+    assert body is not None
+    assert len(body["input_extra"]) == at_floor
+    body = builder.priming_body(project, None, rise=True)
+    assert body is not None
+    assert len(body["input_extra"]) == 8
+    assert sent_chunks(engine) == 8  # from that priming on
+    assert builder.rise_tokens(project) == 0
+
+
+def test_where_nothing_primes_a_higher_cap_applies_at_once() -> None:
+    engine, at_floor = big_chunks_engine(PlainShaping())
+    slow_replies(engine, 7000)
+    assert sent_chunks(engine) == at_floor
+    slow_replies(engine, FLOOR + 500)
+    assert sent_chunks(engine) == 8
+    assert engine.builder.rise_tokens(engine.projects.current) == 0
 
 
 def test_the_far_suffix_is_sent_before_the_budget_is_known() -> None:
